@@ -1,0 +1,24 @@
+"""The one exception type for errors a user can cause.
+
+The CLI prints it as a single line (``file:line: message``) and exits non-zero;
+it is never shown as a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CasebaseError(Exception):
+    def __init__(self, message: str, file: str | Path | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file if self.line is None else f"{self.file}:{self.line}"
+            where += ": "
+        return f"{where}{self.message}"

@@ -1,0 +1,186 @@
+"""Excerpts and cases: the units researchers read and coders code.
+
+A parser (see ``casebase.parsers``) turns a source into a list of ``Block``s
+and ``Case``s. ``assemble`` lays the blocks out as the cleaned source text,
+one block per paragraph separated by blank lines, so every excerpt is an
+exact span of that text: ``cleaned[char_start:char_end] == excerpt.text``.
+REFI-QDA selections and context views rely on that invariant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+EXCERPT_KINDS = ("paragraph", "heading", "quote", "figure", "case_field", "answer")
+
+# Fields of a case, in the order a case page shows them, with the Danish
+# labels the VIVE report uses for them.
+CASE_FIELDS = {
+    "municipality": "Kommune",
+    "area": "Område",
+    "target_group": "Målgruppe",
+    "purpose": "Formål",
+    "intervention": "Indsats",
+    "learning": "Læring",
+}
+
+
+@dataclass
+class Block:
+    """One excerpt-to-be as a parser sees it: cleaned text on a single line."""
+
+    kind: str
+    text: str
+    page: int | None = None
+    # The heading the block sits under; None lets ``assemble`` use the last heading.
+    section: str | None = None
+    # Links the block to a Case of the same source (``Case.key``).
+    case_key: str | None = None
+    # For kind == "case_field": the case field the block holds (a key of CASE_FIELDS).
+    field: str | None = None
+
+
+@dataclass
+class Case:
+    key: str
+    title: str
+    organisation: str | None = None
+    municipality: str | None = None
+    area: str | None = None
+    target_group: str | None = None
+    purpose: str | None = None
+    intervention: str | None = None
+    learning: str | None = None
+    source_theme: str | None = None
+    page: int | None = None
+
+
+@dataclass
+class Excerpt:
+    id: str
+    source_id: str
+    seq: int
+    kind: str
+    text: str
+    char_start: int
+    char_end: int
+    page: int | None
+    section: str | None
+    case_id: str | None = None
+    field: str | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+def normalise_for_id(text: str) -> str:
+    """The text as it counts for identity: case, spacing and Unicode form folded."""
+    text = unicodedata.normalize("NFC", text).casefold()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def excerpt_id(source_id: str, text: str, occurrence: int = 1) -> str:
+    """A stable id: the same text in the same source keeps its id across rebuilds,
+    whatever changes around it. Repeats of one text are told apart by occurrence."""
+    digest = hashlib.sha1(normalise_for_id(text).encode("utf-8")).hexdigest()[:12]
+    suffix = "" if occurrence == 1 else f"-{occurrence}"
+    return f"{source_id}-{digest}{suffix}"
+
+
+def case_id(source_id: str, key: str) -> str:
+    return f"{source_id}-{slug(key)}"
+
+
+def slug(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.lower())
+    folded = folded.replace("æ", "ae").replace("ø", "oe").replace("å", "aa")
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]+", "-", folded).strip("-") or "x"
+
+
+def assemble(source_id: str, blocks: list[Block]) -> tuple[str, list[Excerpt]]:
+    """Lay blocks out as the cleaned text and cut it into excerpts with offsets."""
+    parts: list[str] = []
+    excerpts: list[Excerpt] = []
+    seen: dict[str, int] = {}
+    offset = 0
+    section = None
+    for block in blocks:
+        text = block.text.strip()
+        if not text:
+            continue
+        if "\n" in text:
+            raise ValueError(f"block text must be one line: {text[:60]!r}")
+        if block.kind not in EXCERPT_KINDS:
+            raise ValueError(f"unknown excerpt kind {block.kind!r}")
+        if block.kind == "heading":
+            section = text
+        if parts:
+            parts.append("\n\n")
+            offset += 2
+        start = offset
+        parts.append(text)
+        offset += len(text)
+        key = normalise_for_id(text)
+        seen[key] = seen.get(key, 0) + 1
+        excerpts.append(
+            Excerpt(
+                id=excerpt_id(source_id, text, seen[key]),
+                source_id=source_id,
+                seq=len(excerpts) + 1,
+                kind=block.kind,
+                text=text,
+                char_start=start,
+                char_end=offset,
+                page=block.page,
+                section=block.section if block.section is not None else section,
+                case_id=case_id(source_id, block.case_key) if block.case_key else None,
+                field=block.field,
+            )
+        )
+    cleaned = "".join(parts) + ("\n" if parts else "")
+    return cleaned, excerpts
+
+
+def answers_excerpts(
+    source_id: str,
+    rows: list,
+    text_columns: list[str],
+    id_column: str | None,
+    attribute_columns: list[str],
+) -> tuple[str, list[Excerpt]]:
+    """One excerpt per non-empty answer of a survey export (kind ``answer``).
+
+    With an id column the excerpt id comes from the respondent's id, so fixing
+    a typo in an answer keeps its id (and the decisions coded on it); without
+    one it comes from the text, as for report paragraphs. The other columns
+    become the excerpt's attributes.
+    """
+    blocks: list[Block] = []
+    meta: list[tuple[str | None, dict]] = []
+    for row in rows:
+        values = row.values
+        attributes = {name: values.get(name, "") for name in attribute_columns}
+        for column in text_columns:
+            text = re.sub(r"\s+", " ", values.get(column) or "").strip()
+            if not text:
+                continue
+            stable = None
+            if id_column:
+                stable = slug(str(values[id_column]))
+                if len(text_columns) > 1:
+                    stable += f"-{slug(column)}"
+            blocks.append(Block(kind="answer", text=text))
+            row_attributes = dict(attributes)
+            if id_column:
+                row_attributes[id_column] = values[id_column]
+            if len(text_columns) > 1:
+                row_attributes["column"] = column
+            meta.append((stable, row_attributes))
+    cleaned, excerpts = assemble(source_id, blocks)
+    for excerpt, (stable, attributes) in zip(excerpts, meta):
+        if stable:
+            excerpt.id = f"{source_id}-{stable}"
+        excerpt.attributes = attributes
+    return cleaned, excerpts

@@ -1,0 +1,202 @@
+"""The SQLite schema and the writes, with sqlite-utils.
+
+A build writes a new database file next to the target and moves it into
+place with one atomic rename, only when every stage succeeded: a failed or
+killed build leaves the previous database as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+# unicode61 without diacritic folding: in Danish å, æ and ø are letters of their
+# own ("får" is not "far"), so they must not be folded to a and o.
+FTS_TOKENIZE = "unicode61 remove_diacritics 0"
+
+
+def create_schema(db: sqlite_utils.Database) -> None:
+    db["sources"].create(
+        {
+            "id": str,
+            "title": str,
+            "publisher": str,
+            "year": int,
+            "kind": str,
+            "language": str,
+            "parser": str,
+            "file": str,
+            "sha256": str,
+            "licence": str,
+            "url": str,
+            "description": str,
+            "excerpt_count": int,
+            "case_count": int,
+        },
+        pk="id",
+    )
+    db["source_texts"].create(
+        {"source_id": str, "text": str},
+        pk="source_id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db["cases"].create(
+        {
+            "id": str,
+            "source_id": str,
+            "title": str,
+            "organisation": str,
+            "municipality": str,
+            "area": str,
+            "target_group": str,
+            "purpose": str,
+            "intervention": str,
+            "learning": str,
+            "source_theme": str,
+            "page": int,
+            "excerpt_count": int,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db["excerpts"].create(
+        {
+            "id": str,
+            "source_id": str,
+            "seq": int,
+            "kind": str,
+            "section": str,
+            "page": int,
+            "case_id": str,
+            "field": str,
+            "char_start": int,
+            "char_end": int,
+            "text": str,
+            "lemmas": str,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id"), ("case_id", "cases", "id")],
+    )
+    db["attributes"].create(
+        {"entity": str, "entity_id": str, "name": str, "value": str},
+        pk=("entity", "entity_id", "name"),
+    )
+    db["build_info"].create({"key": str, "value": str}, pk="key")
+
+
+def create_indexes(db: sqlite_utils.Database) -> None:
+    excerpts = db["excerpts"]
+    excerpts.create_index(["source_id", "seq"], unique=True)
+    for column in ("kind", "section", "case_id", "page"):
+        excerpts.create_index([column])
+    cases = db["cases"]
+    for column in ("source_id", "municipality", "area", "target_group", "source_theme"):
+        cases.create_index([column])
+    db["attributes"].create_index(["name", "value"])
+    excerpts.enable_fts(["text", "lemmas"], tokenize=FTS_TOKENIZE, create_triggers=True)
+
+
+def write_source(db: sqlite_utils.Database, result) -> None:
+    """Write one processed source: its row, cleaned text, cases, excerpts, attributes."""
+    source = result.source
+    db["sources"].insert(
+        {
+            "id": source.id,
+            "title": source.title,
+            "publisher": source.publisher,
+            "year": source.year,
+            "kind": source.kind,
+            "language": source.language,
+            "parser": source.parser,
+            "file": source.file,
+            "sha256": result.sha256,
+            "licence": source.licence,
+            "url": source.url,
+            "description": source.description,
+            "excerpt_count": len(result.excerpts),
+            "case_count": len(result.cases),
+        }
+    )
+    db["source_texts"].insert({"source_id": source.id, "text": result.cleaned_text})
+    excerpts_per_case: dict[str, int] = {}
+    for excerpt in result.excerpts:
+        if excerpt.case_id:
+            excerpts_per_case[excerpt.case_id] = excerpts_per_case.get(excerpt.case_id, 0) + 1
+    db["cases"].insert_all(
+        (
+            {
+                "id": case_id,
+                "source_id": source.id,
+                "title": case.title,
+                "organisation": case.organisation,
+                "municipality": case.municipality,
+                "area": case.area,
+                "target_group": case.target_group,
+                "purpose": case.purpose,
+                "intervention": case.intervention,
+                "learning": case.learning,
+                "source_theme": case.source_theme,
+                "page": case.page,
+                "excerpt_count": excerpts_per_case.get(case_id, 0),
+            }
+            for case_id, case in result.cases.items()
+        ),
+        batch_size=500,
+    )
+    db["excerpts"].insert_all(
+        (
+            {
+                "id": e.id,
+                "source_id": e.source_id,
+                "seq": e.seq,
+                "kind": e.kind,
+                "section": e.section,
+                "page": e.page,
+                "case_id": e.case_id,
+                "field": e.field,
+                "char_start": e.char_start,
+                "char_end": e.char_end,
+                "text": e.text,
+                "lemmas": lemmas,
+            }
+            for e, lemmas in zip(result.excerpts, result.lemmas)
+        ),
+        batch_size=500,
+    )
+    db["attributes"].insert_all(
+        (
+            {"entity": "excerpt", "entity_id": e.id, "name": name, "value": value}
+            for e in result.excerpts
+            for name, value in e.attributes.items()
+        ),
+        batch_size=500,
+    )
+
+
+def write_build_info(db: sqlite_utils.Database, info: dict[str, str]) -> None:
+    db["build_info"].upsert_all(({"key": k, "value": str(v)} for k, v in info.items()), pk="key")
+
+
+@contextmanager
+def atomic_database(path: Path):
+    """Yield a fresh database at a temporary path; move it over ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    db = sqlite_utils.Database(tmp)
+    try:
+        yield db
+        db.conn.commit()
+        db.conn.close()
+        # fsync before the rename so a crash cannot publish a half-written file.
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        db.conn.close()
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,67 @@
+"""Read YAML files so that errors can name the line a problem is on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import CasebaseError
+
+
+class Mapping(dict):
+    """A YAML mapping that remembers the line of itself and of each key."""
+
+    line: int = 0
+    key_lines: dict
+
+    def line_of(self, key) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Mapping:
+    loader.flatten_mapping(node)
+    mapping = Mapping()
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise CasebaseError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load(path: Path):
+    """Parse a YAML file; any problem becomes a CasebaseError naming file and line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CasebaseError("file not found", file=path) from None
+    except OSError as exc:
+        raise CasebaseError(f"cannot read file: {exc.strerror}", file=path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CasebaseError("not valid UTF-8 text", file=path, line=line) from None
+    try:
+        return yaml.load(text, Loader=_LineLoader)
+    except CasebaseError as exc:
+        exc.file = str(path)
+        raise
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CasebaseError(
+            f"invalid YAML: {problem}", file=path, line=mark.line + 1 if mark else None
+        ) from None
