@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field as dataclass_field
 
 EXCERPT_KINDS = ("paragraph", "heading", "quote", "figure", "case_field", "answer")
 
@@ -71,7 +71,7 @@ class Excerpt:
     section: str | None
     case_id: str | None = None
     field: str | None = None
-    attributes: dict = field(default_factory=dict)
+    attributes: dict = dataclass_field(default_factory=dict)
 
 
 def normalise_for_id(text: str) -> str:

@@ -19,6 +19,16 @@ class Mapping(dict):
         return self.key_lines.get(key, self.line)
 
 
+class Sequence(list):
+    """A YAML sequence that remembers the line of itself and of each item."""
+
+    line: int = 0
+    item_lines: list
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
+
+
 class _LineLoader(yaml.SafeLoader):
     pass
 
@@ -37,7 +47,15 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Mapping:
     return mapping
 
 
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> Sequence:
+    sequence = Sequence(loader.construct_object(child, deep=True) for child in node.value)
+    sequence.line = node.start_mark.line + 1
+    sequence.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return sequence
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def load(path: Path):

@@ -1,0 +1,109 @@
+"""Assign each excerpt its final codes, with provenance.
+
+Precedence: a human decision wins for the codes it judged; the model codes
+the rest where it was trained for the code; the rules code what the model
+was not trained for (too few human examples). Every coding row says which
+of the three it came from, with its score, coder or model run, and the
+codebook version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .codebook import Codebook
+from .coding import Placed, Resolution
+from .rules import RuleHit
+
+
+@dataclass
+class ExcerptInput:
+    id: str
+    text: str
+    lemmas: str
+    rule_hits: list[RuleHit]
+
+
+def record(excerpt: ExcerptInput, codebook: Codebook) -> dict:
+    """The classifier's view of an excerpt."""
+    rule_codes = codebook.close({hit.code_id for hit in excerpt.rule_hits})
+    return {"text": excerpt.text, "lemmas": excerpt.lemmas, "rules": rule_codes}
+
+
+def label_matrix(placed: list[Placed], code_ids: list[str]) -> np.ndarray:
+    """1 present, 0 judged absent, NaN not judged — one row per decision."""
+    Y = np.full((len(placed), len(code_ids)), np.nan)
+    for i, decision in enumerate(placed):
+        for j, code in enumerate(code_ids):
+            if code in decision.codes:
+                Y[i, j] = 1
+            elif code in decision.judged:
+                Y[i, j] = 0
+    return Y
+
+
+def training_decisions(resolution: Resolution) -> list[Placed]:
+    """One decision per excerpt to learn from: the most recent across coders."""
+    per_excerpt: dict[str, Placed] = {}
+    for placed in resolution.current().values():
+        held = per_excerpt.get(placed.excerpt_id)
+        if held is None or placed.decision.timestamp >= held.decision.timestamp:
+            per_excerpt[placed.excerpt_id] = placed
+    return sorted(per_excerpt.values(), key=lambda p: p.excerpt_id)
+
+
+def final_codings(
+    excerpts: list[ExcerptInput],
+    codebook: Codebook,
+    resolution: Resolution,
+    model=None,
+    model_run: str | None = None,
+) -> list[dict]:
+    """Rows for the ``codings`` table: only codes present, each with its origin."""
+    human = {p.excerpt_id: p for p in training_decisions(resolution)}
+    trained = set(model.classifier.trained_codes) if model else set()
+    records = [record(e, codebook) for e in excerpts]
+    scores = model.scores(records) if model and records else [{} for _ in excerpts]
+    predicted = model.predict(records) if model and records else [[] for _ in excerpts]
+    rows: list[dict] = []
+    for excerpt, rec, score, model_codes in zip(excerpts, records, scores, predicted):
+        decision = human.get(excerpt.id)
+        chosen: dict[str, dict] = {}
+        for code in codebook.codes:
+            if decision and code in decision.judged:
+                if code in decision.codes:
+                    chosen[code] = {
+                        "origin": "human",
+                        "score": 1.0,
+                        "coder": decision.decision.coder,
+                        "model_run": None,
+                        "codebook_version": decision.decision.codebook_version,
+                    }
+            elif code in trained:
+                if code in model_codes:
+                    chosen[code] = {
+                        "origin": "model",
+                        "score": score.get(code),
+                        "coder": None,
+                        "model_run": model_run,
+                        "codebook_version": codebook.version,
+                    }
+            elif code in rec["rules"]:
+                chosen[code] = {
+                    "origin": "rule",
+                    "score": None,
+                    "coder": None,
+                    "model_run": None,
+                    "codebook_version": codebook.version,
+                }
+        # A child coded by the model or the rules brings its parent along, even
+        # where the parent's own source said no: the hierarchy is never broken.
+        for code in list(chosen):
+            for ancestor in codebook.ancestors(code):
+                chosen.setdefault(ancestor, dict(chosen[code]))
+        for code in codebook.codes:
+            if code in chosen:
+                rows.append({"excerpt_id": excerpt.id, "code_id": code, **chosen[code]})
+    return rows

@@ -1,0 +1,292 @@
+"""Human coding decisions: the precious data.
+
+One CSV per coder in corpus/coding/, append-only. A row is a decision: the
+complete set of codes the coder judged present in an excerpt (empty means
+"none of the codes"), under the codebook version the coder saw. The latest
+row of a coder for an excerpt counts. Rows carry a snippet of the excerpt's
+text so a decision can be re-anchored when re-segmentation changes the
+excerpt's id.
+
+``codebooks.csv`` beside the coders' files records which codes each codebook
+version had, so a decision is read as judging exactly those codes: a code
+added later is "not yet judged" on it, never a silent negative.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from filelock import FileLock
+
+from .codebook import Codebook
+from .errors import CasebaseError
+
+COLUMNS = ["excerpt_id", "snippet", "codes", "coder", "timestamp", "codebook_version", "note"]
+REGISTRY = "codebooks.csv"
+REGISTRY_COLUMNS = ["codebook_version", "codes"]
+SNIPPET_LENGTH = 80
+_CODER = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+@dataclass
+class Decision:
+    excerpt_id: str
+    snippet: str
+    codes: list[str]
+    coder: str
+    timestamp: str
+    codebook_version: str
+    note: str = ""
+    file: str = ""
+    line: int = 0
+
+
+def snippet_of(text: str) -> str:
+    return " ".join(text.split())[:SNIPPET_LENGTH]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def coder_file(coding_dir: Path, coder: str) -> Path:
+    if not _CODER.match(coder):
+        raise CasebaseError(f"coder id {coder!r} must be lowercase letters, digits, '.', '_' or '-'")
+    return Path(coding_dir) / f"{coder}.csv"
+
+
+def _split_codes(value: str) -> list[str]:
+    return [c for c in re.split(r"[;\s]+", value.strip()) if c]
+
+
+def read_file(path: Path) -> list[Decision]:
+    """All rows of one coder's file. A torn last line (a save cut off mid-write) is
+    reported as an error naming its line; the rows before it are intact."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CasebaseError(f"cannot read coding file: {exc.strerror}", file=path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CasebaseError(
+            "not valid UTF-8", file=path, line=data[: exc.start].count(b"\n") + 1
+        ) from None
+    if text and not text.endswith("\n"):
+        last_line = text.count("\n") + 1
+        raise CasebaseError(
+            "the last row is incomplete (a save was interrupted); remove or finish that line",
+            file=path,
+            line=last_line,
+        )
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames != COLUMNS:
+        raise CasebaseError(
+            f"expected the columns {','.join(COLUMNS)}; found {','.join(reader.fieldnames or [])}",
+            file=path,
+            line=1,
+        )
+    coder = path.stem
+    decisions = []
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(v is None for v in row.values()):
+            raise CasebaseError("wrong number of columns", file=path, line=line)
+        if row["coder"] != coder:
+            raise CasebaseError(
+                f"row's coder {row['coder']!r} does not match the file's coder {coder!r}",
+                file=path,
+                line=line,
+            )
+        if not row["excerpt_id"]:
+            raise CasebaseError("empty excerpt_id", file=path, line=line)
+        decisions.append(
+            Decision(
+                excerpt_id=row["excerpt_id"],
+                snippet=row["snippet"],
+                codes=_split_codes(row["codes"]),
+                coder=coder,
+                timestamp=row["timestamp"],
+                codebook_version=row["codebook_version"],
+                note=row["note"],
+                file=str(path),
+                line=line,
+            )
+        )
+    return decisions
+
+
+def read_all(coding_dir: Path) -> list[Decision]:
+    coding_dir = Path(coding_dir)
+    if not coding_dir.is_dir():
+        return []
+    decisions: list[Decision] = []
+    for path in sorted(coding_dir.glob("*.csv")):
+        if path.name != REGISTRY:
+            decisions.extend(read_file(path))
+    return decisions
+
+
+def read_registry(coding_dir: Path) -> dict[str, list[str]]:
+    path = Path(coding_dir) / REGISTRY
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames != REGISTRY_COLUMNS:
+            raise CasebaseError(f"expected the columns {','.join(REGISTRY_COLUMNS)}", file=path, line=1)
+        return {row["codebook_version"]: _split_codes(row["codes"]) for row in reader}
+
+
+def register_codebook(coding_dir: Path, codebook: Codebook) -> None:
+    """Record which codes this codebook version has (once per version)."""
+    coding_dir = Path(coding_dir)
+    coding_dir.mkdir(parents=True, exist_ok=True)
+    path = coding_dir / REGISTRY
+    with FileLock(str(path) + ".lock"):
+        if codebook.version in read_registry(coding_dir):
+            return
+        _append_rows(path, REGISTRY_COLUMNS, [[codebook.version, " ".join(codebook.ids)]])
+
+
+def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> None:
+    """Append decisions to their coders' files, durably: the rows are flushed and
+    fsynced before this returns, under a lock, so two coders (or two processes)
+    saving at once never lose or interleave rows."""
+    unknown = {c for d in decisions for c in d.codes if c not in codebook.codes}
+    if unknown:
+        raise CasebaseError(f"unknown code id(s): {', '.join(sorted(unknown))}", file=codebook.path)
+    register_codebook(coding_dir, codebook)
+    by_coder: dict[str, list[Decision]] = {}
+    for decision in decisions:
+        by_coder.setdefault(decision.coder, []).append(decision)
+    for coder, rows in by_coder.items():
+        path = coder_file(coding_dir, coder)
+        with FileLock(str(path) + ".lock"):
+            _append_rows(
+                path,
+                COLUMNS,
+                [
+                    [
+                        d.excerpt_id,
+                        d.snippet,
+                        " ".join(codebook.close(d.codes)),
+                        d.coder,
+                        d.timestamp or now(),
+                        d.codebook_version or codebook.version,
+                        d.note,
+                    ]
+                    for d in rows
+                ],
+            )
+
+
+def _append_rows(path: Path, columns: list[str], rows: list[list[str]]) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if new:
+        writer.writerow(columns)
+    writer.writerows(rows)
+    # One write of whole lines, then fsync: a crash leaves either the rows or a
+    # torn last line that read_file reports, never damaged earlier rows.
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.write(buffer.getvalue())
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def latest(decisions: list[Decision]) -> dict[tuple[str, str], Decision]:
+    """The decision that counts for each (coder, excerpt): the last one written."""
+    current: dict[tuple[str, str], Decision] = {}
+    for decision in decisions:
+        current[(decision.coder, decision.excerpt_id)] = decision
+    return current
+
+
+@dataclass
+class Placed:
+    """A decision read against today's codebook and excerpts."""
+
+    decision: Decision
+    excerpt_id: str  # where it lands now (re-anchored if the old id is gone)
+    codes: list[str]  # present, in today's code ids
+    judged: list[str]  # the codes the decision judged, in today's code ids
+    reanchored: bool = False
+
+
+@dataclass
+class Resolution:
+    placed: list[Placed]
+    unplaced: list[Decision]  # excerpt gone and the snippet matches no excerpt (or several)
+    deleted_codes: list[tuple[Decision, str]]  # codes no longer in the codebook
+
+    def current(self) -> dict[tuple[str, str], Placed]:
+        """The decision that counts per (coder, excerpt): the latest placed one."""
+        result: dict[tuple[str, str], Placed] = {}
+        for placed in self.placed:
+            result[(placed.decision.coder, placed.excerpt_id)] = placed
+        return result
+
+
+def resolve(
+    decisions: list[Decision],
+    codebook: Codebook,
+    registry: dict[str, list[str]],
+    excerpt_texts: dict[str, str],
+) -> Resolution:
+    """Map decisions onto today's excerpts and codes. Nothing is dropped silently:
+    what cannot be placed is returned for ``casebase check`` to report."""
+    renamed = codebook.renamed()
+    by_snippet: dict[str, list[str]] = {}
+    for excerpt_id, text in excerpt_texts.items():
+        by_snippet.setdefault(snippet_of(text), []).append(excerpt_id)
+
+    def today(code_id: str) -> str | None:
+        if code_id in codebook.codes:
+            return code_id
+        return renamed.get(code_id)
+
+    placed, unplaced, deleted = [], [], []
+    for decision in decisions:
+        if decision.codebook_version not in registry:
+            raise CasebaseError(
+                f"unknown codebook version {decision.codebook_version!r} (not in {REGISTRY})",
+                file=decision.file,
+                line=decision.line,
+            )
+        known_then = registry[decision.codebook_version]
+        codes = []
+        for code_id in decision.codes:
+            if code_id not in known_then and today(code_id) is None:
+                raise CasebaseError(f"unknown code id {code_id!r}", file=decision.file, line=decision.line)
+            mapped = today(code_id)
+            if mapped is None:
+                deleted.append((decision, code_id))
+            else:
+                codes.append(mapped)
+        judged = {today(c) for c in known_then} - {None}
+        excerpt_id, reanchored = decision.excerpt_id, False
+        if excerpt_id not in excerpt_texts:
+            candidates = by_snippet.get(decision.snippet, [])
+            if len(candidates) != 1:
+                unplaced.append(decision)
+                continue
+            excerpt_id, reanchored = candidates[0], True
+        placed.append(
+            Placed(
+                decision=decision,
+                excerpt_id=excerpt_id,
+                codes=codebook.close(codes),
+                judged=[c for c in codebook.codes if c in judged],
+                reanchored=reanchored,
+            )
+        )
+    return Resolution(placed=placed, unplaced=unplaced, deleted_codes=deleted)

@@ -1,0 +1,70 @@
+"""The published knowledge base, driven through Datasette's own ASGI client."""
+
+import pytest
+import yaml
+from datasette.app import Datasette
+
+from conftest import METADATA
+
+
+@pytest.fixture
+def datasette(built_db):
+    metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+    return Datasette([str(built_db)], metadata=metadata)
+
+
+async def test_index_shows_the_danish_title(datasette):
+    response = await datasette.client.get("/")
+    assert response.status_code == 200
+    assert "casebase – social innovation i Danmark" in response.text
+    assert "Tænketanken Mandag Morgen" in response.text
+
+
+async def test_excerpt_search_finds_a_danish_phrase(datasette):
+    response = await datasette.client.get(
+        "/casebase/excerpts.json", params={"_search": "varmestuer to-go", "_shape": "array"}
+    )
+    assert response.status_code == 200
+    rows = response.json()
+    assert rows and all("varmestue" in r["text"].lower() for r in rows)
+
+
+async def test_case_row_has_the_six_vive_fields(datasette):
+    response = await datasette.client.get(
+        "/casebase/cases.json",
+        params={"municipality": "Favrskov", "area": "Ældre", "_shape": "array"},
+    )
+    case = response.json()[0]
+    assert case["municipality"] == "Favrskov"
+    assert case["area"] == "Ældre"
+    assert case["target_group"] == "Plejehjemsbeboere."
+    assert case["purpose"] == "Online pårørendekontakt."
+    assert case["intervention"].startswith("Borgere på plejehjem kan få besøg")
+    assert "geografisk afstand" in case["learning"]
+    page = await datasette.client.get(f"/casebase/cases/{case['id']}")
+    assert page.status_code == 200 and "Plejehjemsbeboere" in page.text
+
+
+async def test_canned_queries(datasette):
+    themes = await datasette.client.get("/casebase/cases_by_theme.json?_shape=array")
+    by_theme = {row["tema"]: row["cases"] for row in themes.json()}
+    assert by_theme["ONLINE FAMILIEBEHANDLING"] == 5
+    cases = await datasette.client.get(
+        "/casebase/cases_for_theme.json", params={"tema": "ONLINE FAMILIEBEHANDLING", "_shape": "array"}
+    )
+    assert len(cases.json()) == 5
+    reading = await datasette.client.get(
+        "/casebase/source_reading_order.json", params={"kilde": "bikuben2020pm", "_shape": "array"}
+    )
+    seqs = [row["seq"] for row in reading.json()]
+    assert seqs == sorted(seqs) and seqs[0] == 1
+
+
+async def test_default_facets_and_plugin_sql_function(datasette):
+    response = await datasette.client.get("/casebase/excerpts.json?_size=0")
+    facets = response.json()["facet_results"]
+    assert {"source_id", "kind", "section"} <= set(facets)
+    response = await datasette.client.get(
+        "/casebase.json", params={"sql": "select lemmatize('gåturene') as lemma", "_shape": "array"}
+    )
+    assert response.json() == [{"lemma": "gåtur"}]

@@ -1,0 +1,98 @@
+"""The build end to end on the real seed corpus: counts, offsets, stable ids, atomicity."""
+
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+from casebase import build as build_stage
+from casebase.segment import excerpt_id
+
+
+def test_every_table_is_filled(built_db):
+    db = sqlite_utils.Database(built_db)
+    assert db["sources"].count == 6
+    kinds = {row["kind"]: row["n"] for row in db.query("select kind, count(*) n from excerpts group by kind")}
+    assert kinds["paragraph"] > 500
+    assert kinds["heading"] > 50
+    assert kinds["case_field"] >= 49 * 3
+    assert kinds["answer"] >= 8
+    assert db["cases"].count >= 49 + 6
+
+
+def test_the_49_vive_cases_with_all_fields(built_db):
+    db = sqlite_utils.Database(built_db)
+    vive = list(db.query("select * from cases where source_id = 'vive2021' and municipality is not null"))
+    assert len(vive) == 49
+    for case in vive:
+        assert case["area"] and case["purpose"] and case["intervention"], case
+        assert case["source_theme"]
+    family = [c["municipality"] for c in vive if c["source_theme"] == "ONLINE FAMILIEBEHANDLING"]
+    assert len(family) == 5
+
+
+def test_excerpts_are_exact_spans_of_the_cleaned_text(built_db):
+    db = sqlite_utils.Database(built_db)
+    texts = {row["source_id"]: row["text"] for row in db["source_texts"].rows}
+    for row in db.query("select source_id, text, char_start, char_end from excerpts"):
+        assert texts[row["source_id"]][row["char_start"] : row["char_end"]] == row["text"]
+
+
+def test_case_links_to_its_excerpts(built_db):
+    db = sqlite_utils.Database(built_db)
+    case = next(db.query("select * from cases where municipality = 'Favrskov' and area = 'Ældre'"))
+    fields = {
+        row["field"]: row["text"]
+        for row in db.query("select field, text from excerpts where case_id = ?", [case["id"]])
+        if row["field"]
+    }
+    assert fields["target_group"] == "Målgruppe: Plejehjemsbeboere."
+    assert fields["purpose"] == "Formål: Online pårørendekontakt."
+    assert case["excerpt_count"] >= 4
+
+
+def test_answers_keep_their_attributes(built_db):
+    db = sqlite_utils.Database(built_db)
+    answer = next(db.query("select * from excerpts where id = 'mm2020-svar-mm2020-a01'"))
+    assert answer["kind"] == "answer"
+    attributes = {
+        row["name"]: row["value"]
+        for row in db.query("select name, value from attributes where entity_id = ?", [answer["id"]])
+    }
+    assert attributes["category"]
+    assert attributes["answer_id"] == "mm2020-a01"
+
+
+def test_lemmas_and_full_text_search(built_db):
+    db = sqlite_utils.Database(built_db)
+    info = {row["key"]: row["value"] for row in db["build_info"].rows}
+    assert info["nlp_pipeline"]
+    hits = list(db["excerpts"].search("varmestuer"))
+    assert hits and any("to-go" in h["text"] for h in hits)
+    assert all(row["lemmas"] for row in db.query("select lemmas from excerpts where kind = 'paragraph'"))
+
+
+def test_ids_are_stable_when_other_paragraphs_change(corpus_copy):
+    path = corpus_copy / "texts" / "001_3b6d13a4e48ba963.txt"
+    source = next(s for s in build_stage.sources.load_sources(corpus_copy) if s.id == "bikuben2020pm")
+    before = {e.text: e.id for e in build_stage.process_source(source).excerpts}
+    text = path.read_text(encoding="utf-8")
+    edited = text.replace("Undersøgelsen viser, at 8 ud af 10", "Undersøgelsen viser klart, at 8 ud af 10")
+    assert edited != text
+    path.write_text(edited, encoding="utf-8")
+    after = {e.text: e.id for e in build_stage.process_source(source).excerpts}
+    unchanged = set(before) & set(after)
+    assert len(unchanged) >= len(before) - 1
+    assert all(before[t] == after[t] for t in unchanged)
+    assert excerpt_id("bikuben2020pm", "  Samme   tekst ") == excerpt_id("bikuben2020pm", "samme tekst")
+
+
+def test_failed_build_leaves_previous_database(corpus_copy, tmp_path, built_db):
+    db_path = tmp_path / "casebase.db"
+    db_path.write_bytes(built_db.read_bytes())
+    (corpus_copy / "texts" / "000_45e4f39cd2afe250.txt").write_bytes(b"\xff\xfe broken")
+    with pytest.raises(build_stage.CasebaseError):
+        build_stage.build(corpus_copy, db_path)
+    assert db_path.read_bytes() == built_db.read_bytes()
+    assert sqlite3.connect(db_path).execute("select count(*) from excerpts").fetchone()[0] > 0
+    assert list(tmp_path.glob(".*.tmp")) == []
