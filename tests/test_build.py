@@ -15,15 +15,17 @@ def test_every_table_is_filled(built_db):
     kinds = {row["kind"]: row["n"] for row in db.query("select kind, count(*) n from excerpts group by kind")}
     assert kinds["paragraph"] > 500
     assert kinds["heading"] > 50
-    assert kinds["case_field"] >= 49 * 3
+    assert kinds["case_field"] >= 50 * 3
     assert kinds["answer"] >= 8
-    assert db["cases"].count >= 49 + 6
+    assert db["cases"].count >= 50 + 6
 
 
-def test_the_49_vive_cases_with_all_fields(built_db):
+def test_the_vive_cases_with_all_fields(built_db):
+    # The report's text says "i alt 49 nyskabelser", but its Bilag 2 table has 50
+    # rows, each with its own fields; every row is a case.
     db = sqlite_utils.Database(built_db)
     vive = list(db.query("select * from cases where source_id = 'vive2021' and municipality is not null"))
-    assert len(vive) == 49
+    assert len(vive) == 50
     for case in vive:
         assert case["area"] and case["purpose"] and case["intervention"], case
         assert case["source_theme"]

@@ -107,3 +107,35 @@ def final_codings(
             if code in chosen:
                 rows.append({"excerpt_id": excerpt.id, "code_id": code, **chosen[code]})
     return rows
+
+
+def code_texts(texts: list[str], pipeline, matcher, codebook: Codebook, model=None, batch_size: int = 512) -> list[dict]:
+    """Code new texts the way a build codes excerpts without a human decision."""
+    from . import nlp
+
+    inputs = [
+        ExcerptInput(str(i), text, nlp.doc_lemmas(doc), matcher.hits(doc))
+        for i, (text, doc) in enumerate(zip(texts, pipeline.pipe(texts, batch_size=batch_size)))
+    ]
+    rows = final_codings(inputs, codebook, Resolution([], [], []), model, model.metadata["run"] if model else None)
+    per_text: dict[str, list[dict]] = {}
+    for row in rows:
+        per_text.setdefault(row["excerpt_id"], []).append(row)
+    trained = set(model.classifier.trained_codes) if model else set()
+    all_scores = model.scores([record(e, codebook) for e in inputs]) if model and inputs else [{} for _ in inputs]
+    out = []
+    for excerpt, scores in zip(inputs, all_scores):
+        coded = {row["code_id"]: row["origin"] for row in per_text.get(excerpt.id, [])}
+        rule_codes = set(codebook.close({h.code_id for h in excerpt.rule_hits}))
+        out.append(
+            {
+                "text": excerpt.text,
+                "codes": [c for c in codebook.codes if c in coded],
+                "scores": {
+                    c: (scores[c] if c in trained else (1.0 if c in rule_codes else 0.0)) for c in codebook.codes
+                },
+                "origins": coded,
+                "evidence": [{"code": h.code_id, "text": h.text, "start": h.start, "end": h.end} for h in excerpt.rule_hits],
+            }
+        )
+    return out

@@ -1,21 +1,25 @@
-"""The build: corpus/ in, db/casebase.db out.
+"""The build: corpus/ and codebook.yaml in, db/casebase.db out.
 
-sources ─► clean/segment (parsers) ─► nlp (lemmas) ─► store
-Each stage is a function of the previous one's plain data; ``build`` runs them
-in order and reports each stage to an optional progress callback.
+sources ─► clean/segment (parsers) ─► nlp (lemmas, rule hits) ─► coding
+(human decisions, model) ─► store. Each stage is a function over the previous
+one's plain data; ``build`` runs them in order and reports each stage to an
+optional progress callback. ``prepare`` runs everything up to the coding so
+that train, evaluate and check see exactly what a build sees.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, nlp, parsers, segment, sources, store
+from . import __version__, assign, classify, codebook as codebook_mod, coding, nlp, parsers, rules, segment, sources, store
 from .errors import CasebaseError
 
-STAGES = ("sources", "nlp", "store")
+STAGES = ("sources", "nlp", "coding", "store")
+EVALUATION_FILE = "evaluation.json"
 
 
 @dataclass
@@ -26,6 +30,23 @@ class SourceResult:
     excerpts: list[segment.Excerpt]
     cases: dict[str, segment.Case]  # by case id
     lemmas: list[str] = field(default_factory=list)
+    rule_hits: list[list[rules.RuleHit]] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    results: list[SourceResult]
+    codebook: codebook_mod.Codebook
+    resolution: coding.Resolution
+    pipeline_name: str
+    inputs: list[assign.ExcerptInput]
+
+    def training_data(self):
+        """Records and label matrix of the human decisions, one per excerpt."""
+        by_id = {e.id: e for e in self.inputs}
+        decisions = assign.training_decisions(self.resolution)
+        records = [assign.record(by_id[d.excerpt_id], self.codebook) for d in decisions]
+        return records, assign.label_matrix(decisions, self.codebook.ids)
 
 
 @dataclass
@@ -34,8 +55,12 @@ class BuildReport:
     sources: int = 0
     excerpts: int = 0
     cases: int = 0
-    answers: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    origins: dict[str, int] = field(default_factory=dict)
+    decisions: int = 0
+    unplaced: int = 0
+    model_run: str | None = None
+    retrained: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
     pipeline: str = ""
 
@@ -59,55 +84,182 @@ def process_source(source: sources.Source) -> SourceResult:
     return SourceResult(source, digest, cleaned, excerpts, by_id)
 
 
-def check(corpus_dir: Path) -> list[SourceResult]:
+def read_corpus(corpus_dir: Path) -> list[SourceResult]:
     """Load and segment every source, as a build does, without writing anything."""
     return [process_source(source) for source in sources.load_sources(corpus_dir)]
+
+
+def analyse(results: list[SourceResult], codebook: codebook_mod.Codebook) -> str:
+    """Lemmas and rule hits for every excerpt; returns the NLP pipeline's name."""
+    pipeline = nlp.load_pipeline()
+    matcher = rules.RuleMatcher(pipeline, codebook)
+    for result in results:
+        result.lemmas, result.rule_hits = [], []
+        for doc in pipeline.pipe((e.text for e in result.excerpts), batch_size=256):
+            result.lemmas.append(nlp.doc_lemmas(doc))
+            result.rule_hits.append(matcher.hits(doc))
+    return nlp.pipeline_name(pipeline)
+
+
+def prepare(corpus_dir: Path, codebook_path: Path, on_stage: Callable[[str], None] | None = None) -> Prepared:
+    corpus_dir = Path(corpus_dir)
+    codebook = codebook_mod.load(codebook_path)
+    results = read_corpus(corpus_dir)
+    if on_stage:
+        on_stage("sources")
+    pipeline_name = analyse(results, codebook)
+    if on_stage:
+        on_stage("nlp")
+    coding_dir = corpus_dir / "coding"
+    texts = {e.id: e.text for r in results for e in r.excerpts}
+    resolution = coding.resolve(
+        coding.read_all(coding_dir), codebook, coding.read_registry(coding_dir), texts
+    )
+    inputs = [
+        assign.ExcerptInput(e.id, e.text, lemmas, hits)
+        for r in results
+        for e, lemmas, hits in zip(r.excerpts, r.lemmas, r.rule_hits)
+    ]
+    return Prepared(results, codebook, resolution, pipeline_name, inputs)
+
+
+def models_dir(db_path: Path) -> Path:
+    return Path(db_path).parent / "models"
+
+
+def current_model(prepared: Prepared, directory: Path, force: bool = False) -> tuple[classify.Model | None, bool]:
+    """The saved model if it was trained on exactly today's decisions and codebook;
+    otherwise a newly trained (and saved) one. None when there are no decisions."""
+    records, Y = prepared.training_data()
+    if not records:
+        return None, False
+    wanted = classify.training_hash(records, Y)
+    saved = classify.read_metadata(directory)
+    if (
+        not force
+        and saved
+        and saved.get("training_hash") == wanted
+        and saved.get("codebook_version") == prepared.codebook.version
+        and saved.get("nlp_pipeline") == prepared.pipeline_name
+    ):
+        model = classify.load(directory)
+        if model is not None:
+            return model, False
+    parents = {c.id: c.parent for c in prepared.codebook.codes.values() if c.parent}
+    model = classify.train(
+        records,
+        Y,
+        prepared.codebook.ids,
+        parents,
+        metadata={
+            "codebook_version": prepared.codebook.version,
+            "nlp_pipeline": prepared.pipeline_name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "run": f"run-{wanted[:10]}",
+        },
+    )
+    classify.save(model, directory)
+    return model, True
+
+
+def read_evaluation(directory: Path, run: str) -> dict | None:
+    path = Path(directory) / EVALUATION_FILE
+    if not path.exists():
+        return None
+    try:
+        evaluation = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    return evaluation if evaluation.get("run") == run else None
+
+
+def model_run_rows(model: classify.Model, evaluation: dict | None) -> tuple[dict, list[dict]]:
+    meta = model.metadata
+    run = {
+        "id": meta["run"],
+        "created": meta.get("created"),
+        "codebook_version": meta.get("codebook_version"),
+        "nlp_pipeline": meta.get("nlp_pipeline"),
+        "training_examples": meta.get("training_examples"),
+        "training_hash": meta.get("training_hash"),
+        "trained_codes": " ".join(meta.get("trained_codes", [])),
+        "thresholds": json.dumps(meta.get("thresholds", {}), sort_keys=True),
+        "library_versions": json.dumps(meta.get("versions", {}), sort_keys=True),
+    }
+    metrics: list[dict] = []
+    if evaluation:
+        for key in ("micro_f1", "macro_f1", "baseline_micro_f1", "baseline_macro_f1", "folds"):
+            run[key] = evaluation.get(key)
+        metrics = evaluation["metrics"]
+    return run, metrics
 
 
 def build(
     corpus_dir: Path,
     db_path: Path,
+    codebook_path: Path | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> BuildReport:
+    corpus_dir = Path(corpus_dir)
+    codebook_path = Path(codebook_path) if codebook_path else corpus_dir.parent / "codebook.yaml"
     report = BuildReport(db_path=Path(db_path))
+    clock = [time.perf_counter()]
 
-    def stage(name: str, started: float) -> None:
-        report.seconds[name] = time.perf_counter() - started
+    def stage(name: str) -> None:
+        now = time.perf_counter()
+        report.seconds[name] = now - clock[0]
+        clock[0] = now
         if on_stage:
             on_stage(name)
 
-    started = time.perf_counter()
-    results = check(corpus_dir)
-    stage("sources", started)
+    prepared = prepare(corpus_dir, codebook_path, on_stage=stage)
+    model_directory = models_dir(report.db_path)
+    model, report.retrained = current_model(prepared, model_directory)
+    run = model.metadata["run"] if model else None
+    codings = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, model, run)
+    stage("coding")
 
-    started = time.perf_counter()
-    pipeline = nlp.load_pipeline()
-    report.pipeline = nlp.pipeline_name(pipeline)
-    for result in results:
-        result.lemmas = nlp.lemmatize_many(e.text for e in result.excerpts)
-    stage("nlp", started)
-
-    started = time.perf_counter()
     with store.atomic_database(report.db_path) as db:
         store.create_schema(db)
-        for result in results:
+        for result in prepared.results:
             store.write_source(db, result)
+        store.write_codebook(db, prepared.codebook)
+        store.write_codings(db, codings)
+        store.write_rule_hits(
+            db,
+            (
+                {"excerpt_id": e.id, "code_id": h.code_id, "start": h.start, "end": h.end, "text": h.text, "pattern": h.pattern}
+                for e in prepared.inputs
+                for h in e.rule_hits
+            ),
+        )
+        store.write_decisions(db, prepared.resolution.placed, prepared.resolution.unplaced)
+        if model:
+            run_row, metrics = model_run_rows(model, read_evaluation(model_directory, run))
+            store.write_model_run(db, run_row, metrics)
         store.create_indexes(db)
         store.write_build_info(
             db,
             {
-                "nlp_pipeline": report.pipeline,
+                "nlp_pipeline": prepared.pipeline_name,
+                "codebook_version": prepared.codebook.version,
+                "model_run": run or "",
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "casebase_version": __version__,
             },
         )
-    stage("store", started)
+    stage("store")
 
-    report.sources = len(results)
-    for result in results:
+    report.pipeline = prepared.pipeline_name
+    report.model_run = run
+    report.sources = len(prepared.results)
+    report.decisions = len(prepared.resolution.placed)
+    report.unplaced = len(prepared.resolution.unplaced)
+    for result in prepared.results:
         report.excerpts += len(result.excerpts)
         report.cases += len(result.cases)
         for excerpt in result.excerpts:
             report.kinds[excerpt.kind] = report.kinds.get(excerpt.kind, 0) + 1
-    report.answers = report.kinds.get("answer", 0)
+    for row in codings:
+        report.origins[row["origin"]] = report.origins.get(row["origin"], 0) + 1
     return report

@@ -1,23 +1,34 @@
-"""Codebook patterns compiled into a spaCy Matcher over Danish lemmas.
+"""Codebook patterns compiled into spaCy PhraseMatcher and Matcher rules.
 
 Each pattern word is matched against both the token's lemma and its lower-case
 form, so a coder can write any inflected form ("gåture") and still match the
-others ("gåturen", "gåturene"); a ``*`` at either end of a word matches the
+others ("gåturen", "gåturene"). A ``*`` at either end of a word matches the
 rest of a compound ("video*" → "videomøderne", "*behandling" →
-"familiebehandlingen"), which is how Danish builds most of its domain words.
+"familiebehandlingen"), which is how Danish builds most of its domain words;
+a lone ``*`` is any one word ("bragte * ud").
+
+Why not REGEX predicates: the Matcher evaluates every regex on every token in
+Python, which made rule coding slower than the whole NLP pipeline. Instead,
+each word the matcher meets is tested against the wildcards once, and the
+compounds found are added as exact phrases to a PhraseMatcher (hash lookups in
+C). Patterns with a lone ``*`` go to a Matcher with exact token values.
 A hit keeps its evidence: the matched span and the pattern that fired.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
-from spacy.matcher import Matcher
+from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 from .codebook import Codebook
 from .errors import CasebaseError
+
+# A wildcard pattern of several words can expand to many phrases; past this
+# many the longest-known combinations are not added (the pattern is too loose).
+MAX_PHRASES_PER_PATTERN = 2000
 
 
 @dataclass(frozen=True)
@@ -29,64 +40,159 @@ class RuleHit:
     pattern: str
 
 
-def _word_regex(core: str, prefix: bool, suffix: bool) -> str:
-    return "(?i)" + ("" if prefix else "^") + re.escape(core) + ("" if suffix else "$")
+@dataclass
+class WordSpec:
+    """One word of a pattern: exact (as lower form and as lemma), or a wildcard."""
+
+    lower: str = ""
+    lemma: str = ""
+    open_start: bool = False  # "*behandling"
+    open_end: bool = False  # "video*"
+    any_word: bool = False  # "*"
+    matches: set = field(default_factory=set)  # words seen that a wildcard accepts
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.open_start or self.open_end
+
+    def accepts(self, word: str) -> bool:
+        if self.open_start and self.open_end:
+            return self.lower in word
+        if self.open_start:
+            return word.endswith(self.lower)
+        return word.startswith(self.lower)
+
+    def candidates(self) -> list[str]:
+        if self.is_wildcard:
+            return sorted(self.matches)
+        return sorted({self.lower, self.lemma})
+
+
+@dataclass
+class CompiledPattern:
+    key: str
+    code_id: str
+    text: str
+    words: list[WordSpec]
+    added: set = field(default_factory=set)  # phrases already in the matchers
+
+    @property
+    def has_any_word(self) -> bool:
+        return any(w.any_word for w in self.words)
 
 
 class RuleMatcher:
     def __init__(self, nlp, codebook: Codebook):
         self.nlp = nlp
         self.codebook = codebook
-        self.matcher = Matcher(nlp.vocab, validate=True)
-        self._patterns: dict[str, tuple[str, str]] = {}  # matcher key -> (code id, pattern text)
+        self.by_lower = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.by_lemma = PhraseMatcher(nlp.vocab, attr="LEMMA")
+        self.sequences = Matcher(nlp.vocab, validate=True)
+        self.patterns: dict[str, CompiledPattern] = {}
+        self._wildcards: list[tuple[WordSpec, CompiledPattern]] = []
+        self._seen_words: set[str] = set()
         for code in codebook.codes.values():
             for index, pattern in enumerate(code.patterns):
                 key = f"{code.id}#{index}"
                 try:
-                    token_patterns = self._compile(pattern.text)
-                    self.matcher.add(key, token_patterns)
-                except (ValueError, KeyError) as exc:
-                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    compiled = CompiledPattern(key, code.id, pattern.text, self._compile(pattern.text))
+                    self.patterns[key] = compiled
+                    for word in compiled.words:
+                        if word.is_wildcard:
+                            self._wildcards.append((word, compiled))
+                    self._refresh(compiled)
+                except ValueError as exc:
                     raise CasebaseError(
-                        f"pattern {pattern.text!r} of code {code.id!r} does not compile: {reason}",
+                        f"pattern {pattern.text!r} of code {code.id!r} does not compile: {exc}",
                         file=codebook.path,
                         line=pattern.line,
                     ) from None
-                self._patterns[key] = (code.id, pattern.text)
 
-    def _compile(self, text: str) -> list[list[dict]]:
-        """Two alternative token sequences: one over lemmas, one over lower-case forms."""
-        by_lemma: list[dict] = []
-        by_lower: list[dict] = []
+    def _compile(self, text: str) -> list[WordSpec]:
+        words: list[WordSpec] = []
         for word in text.split():
-            prefix, suffix = word.startswith("*"), word.endswith("*")
+            if word == "*":
+                words.append(WordSpec(any_word=True))
+                continue
+            open_start, open_end = word.startswith("*"), word.endswith("*")
             core = word.strip("*")
             if not core or "*" in core:
-                raise ValueError("'*' may only stand at the start or end of a word")
-            pieces = [t for t in self.nlp.tokenizer(core)]
-            for position, token in enumerate(pieces):
-                open_start = prefix and position == 0
-                open_end = suffix and position == len(pieces) - 1
-                lower = token.text.lower()
-                if open_start or open_end:
-                    by_lemma.append({"LEMMA": {"REGEX": _word_regex(lower, open_start, open_end)}})
-                else:
-                    lemma = self._lemma_of(lower)
-                    by_lemma.append({"LEMMA": {"REGEX": _word_regex(lemma, False, False)}})
-                by_lower.append({"LOWER": {"REGEX": _word_regex(lower, open_start, open_end)}})
-        return [by_lemma, by_lower]
+                raise ValueError("'*' may only stand alone or at the start or end of a word")
+            pieces = [token.text.lower() for token in self.nlp.tokenizer(core)]
+            for position, piece in enumerate(pieces):
+                spec = WordSpec(
+                    lower=piece,
+                    open_start=open_start and position == 0,
+                    open_end=open_end and position == len(pieces) - 1,
+                )
+                spec.lemma = piece if spec.is_wildcard else self._lemma_of(piece)
+                words.append(spec)
+        if all(w.any_word for w in words):
+            raise ValueError("a pattern needs at least one word besides '*'")
+        if words[0].any_word or words[-1].any_word:
+            raise ValueError("a lone '*' must stand between two words")
+        return words
 
     def _lemma_of(self, word: str) -> str:
         doc = self.nlp(word)
         return doc[0].lemma_.lower() if len(doc) == 1 and doc[0].lemma_ else word
 
+    def _refresh(self, pattern: CompiledPattern) -> None:
+        """(Re)register a pattern with the words its wildcards are known to accept."""
+        if pattern.has_any_word:
+            token_patterns = []
+            for attr in ("LOWER", "LEMMA"):
+                tokens = []
+                for word in pattern.words:
+                    if word.any_word:
+                        tokens.append({})
+                    else:
+                        options = word.candidates()
+                        if not options:
+                            return
+                        tokens.append({attr: options[0]} if len(options) == 1 else {attr: {"IN": options}})
+                token_patterns.append(tokens)
+            if pattern.key in self.sequences:
+                self.sequences.remove(pattern.key)
+            self.sequences.add(pattern.key, token_patterns)
+            return
+        options = [w.candidates() for w in pattern.words]
+        new_phrases = []
+        for phrase in itertools.islice(itertools.product(*options), MAX_PHRASES_PER_PATTERN):
+            if phrase not in pattern.added:
+                pattern.added.add(phrase)
+                new_phrases.append(phrase)
+        if new_phrases:
+            self.by_lower.add(pattern.key, [Doc(self.nlp.vocab, words=list(p)) for p in new_phrases])
+            self.by_lemma.add(
+                pattern.key, [Doc(self.nlp.vocab, words=list(p), lemmas=list(p)) for p in new_phrases]
+            )
+
+    def _learn_words(self, doc: Doc) -> None:
+        """Test words not met before against the wildcards; register new compounds."""
+        changed: dict[str, CompiledPattern] = {}
+        for token in doc:
+            for word in (token.lower_, token.lemma_.lower()):
+                if word in self._seen_words or not word.isalpha() and "-" not in word:
+                    continue
+                self._seen_words.add(word)
+                for spec, pattern in self._wildcards:
+                    if spec.accepts(word) and word not in spec.matches:
+                        spec.matches.add(word)
+                        changed[pattern.key] = pattern
+        for pattern in changed.values():
+            self._refresh(pattern)
+
     def hits(self, doc: Doc) -> list[RuleHit]:
+        self._learn_words(doc)
         found: dict[tuple[str, int, int], RuleHit] = {}
-        for match_id, start, end in self.matcher(doc):
-            code_id, pattern = self._patterns[self.nlp.vocab.strings[match_id]]
-            span = doc[start:end]
-            key = (code_id, span.start_char, span.end_char)
-            found.setdefault(key, RuleHit(code_id, span.start_char, span.end_char, span.text, pattern))
+        strings = self.nlp.vocab.strings
+        for matcher in (self.by_lower, self.by_lemma, self.sequences):
+            for match_id, start, end in matcher(doc):
+                pattern = self.patterns[strings[match_id]]
+                span = doc[start:end]
+                key = (pattern.code_id, span.start_char, span.end_char)
+                found.setdefault(key, RuleHit(pattern.code_id, span.start_char, span.end_char, span.text, pattern.text))
         return sorted(found.values(), key=lambda h: (h.start, h.code_id))
 
     def codes(self, hits: list[RuleHit]) -> list[str]:

@@ -293,3 +293,46 @@ def _check_columns(header: list[str], source: Source) -> None:
             file=source.path,
             line=1,
         )
+
+
+def read_input_texts(path: Path, column: str | None = None) -> list[str]:
+    """Texts to code from a .txt (one per line), .csv (a 'text' column or --column)
+    or .jsonl (a 'text' field) file, in order."""
+    import json
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CasebaseError("file not found", file=path) from None
+    except OSError as exc:
+        raise CasebaseError(f"cannot read file: {exc.strerror}", file=path) from None
+    text = decode_text(data, path)
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    if suffix == ".csv":
+        name = column or "text"
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if name not in (reader.fieldnames or []):
+            raise CasebaseError(
+                f"no column {name!r}; found {', '.join(repr(f) for f in reader.fieldnames or [])}",
+                file=path,
+                line=1,
+            )
+        return [row[name] or "" for row in reader]
+    if suffix in (".jsonl", ".ndjson"):
+        texts = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise CasebaseError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
+            field_name = column or "text"
+            if not isinstance(item, dict) or not isinstance(item.get(field_name), str):
+                raise CasebaseError(f"no text field {field_name!r}", file=path, line=number)
+            texts.append(item[field_name])
+        return texts
+    raise CasebaseError(f"unsupported file type {suffix or '(none)'!r}; use .txt, .csv or .jsonl", file=path)

@@ -200,3 +200,110 @@ def atomic_database(path: Path):
         db.conn.close()
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_codebook(db: sqlite_utils.Database, codebook) -> None:
+    db["codes"].insert_all(
+        (
+            {
+                "id": code.id,
+                "label_da": code.label_da,
+                "label_en": code.label_en,
+                "parent_id": code.parent,
+                "definition": code.definition,
+                "include": "\n".join(code.include),
+                "exclude": "\n".join(code.exclude),
+                "colour": code.colour,
+                "examples": "\n".join(code.examples),
+                "patterns": "\n".join(p.text for p in code.patterns),
+                "replaces": " ".join(code.replaces),
+                "depth": codebook.depth(code.id),
+                "position": position,
+                "codebook_version": codebook.version,
+            }
+            for position, code in enumerate(codebook.codes.values())
+        ),
+        pk="id",
+        foreign_keys=[("parent_id", "codes", "id")],
+    )
+
+
+def write_codings(db: sqlite_utils.Database, rows: list[dict]) -> None:
+    db["codings"].insert_all(
+        rows,
+        pk=("excerpt_id", "code_id"),
+        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
+        batch_size=1000,
+        columns={"score": float, "coder": str, "model_run": str},
+    )
+    db["codings"].create_index(["code_id", "origin"])
+    db["codings"].create_index(["origin"])
+
+
+def write_rule_hits(db: sqlite_utils.Database, rows) -> None:
+    db["rule_hits"].insert_all(
+        rows,
+        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
+        batch_size=1000,
+        columns={"excerpt_id": str, "code_id": str, "start": int, "end": int, "text": str, "pattern": str},
+    )
+    db["rule_hits"].create_index(["excerpt_id"])
+
+
+def write_decisions(db: sqlite_utils.Database, placed, unplaced) -> None:
+    """Every human decision row, current or superseded, placed or not: the audit trail."""
+    rows = []
+    for p in placed:
+        d = p.decision
+        rows.append(
+            {
+                "coder": d.coder,
+                "excerpt_id": p.excerpt_id,
+                "recorded_excerpt_id": d.excerpt_id,
+                "codes": " ".join(p.codes),
+                "judged": " ".join(p.judged),
+                "timestamp": d.timestamp,
+                "codebook_version": d.codebook_version,
+                "note": d.note,
+                "file": d.file,
+                "line": d.line,
+                "status": "reanchored" if p.reanchored else "placed",
+            }
+        )
+    for d in unplaced:
+        rows.append(
+            {
+                "coder": d.coder,
+                "excerpt_id": None,
+                "recorded_excerpt_id": d.excerpt_id,
+                "codes": " ".join(d.codes),
+                "judged": "",
+                "timestamp": d.timestamp,
+                "codebook_version": d.codebook_version,
+                "note": d.note,
+                "file": d.file,
+                "line": d.line,
+                "status": "unplaced",
+            }
+        )
+    db["decisions"].insert_all(
+        rows,
+        columns={
+            "coder": str, "excerpt_id": str, "recorded_excerpt_id": str, "codes": str, "judged": str,
+            "timestamp": str, "codebook_version": str, "note": str, "file": str, "line": int, "status": str,
+        },
+        batch_size=1000,
+    )
+    db["decisions"].create_index(["excerpt_id"])
+    db["decisions"].create_index(["coder"])
+
+
+def write_model_run(db: sqlite_utils.Database, run: dict, metrics: list[dict]) -> None:
+    db["model_runs"].insert(run, pk="id", alter=True)
+    if metrics:
+        db["code_metrics"].insert_all(
+            metrics,
+            pk=("run", "system", "code_id"),
+            foreign_keys=[("run", "model_runs", "id"), ("code_id", "codes", "id")],
+            alter=True,
+        )

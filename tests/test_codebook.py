@@ -1,0 +1,110 @@
+"""codebook.yaml: the real codebook loads; every kind of mistake names its line."""
+
+import shutil
+
+import pytest
+
+from casebase import codebook
+from casebase.errors import CasebaseError
+from conftest import REPO
+
+CODEBOOK = REPO / "codebook.yaml"
+
+
+def test_real_codebook_has_the_six_codes_and_hierarchy():
+    book = codebook.load(CODEBOOK)
+    assert book.ids == ["digital_shift", "online_family_therapy", "to_go", "one_to_one", "outdoor", "walk_and_talk"]
+    assert book.codes["walk_and_talk"].parent == "outdoor"
+    assert book.codes["online_family_therapy"].parent == "digital_shift"
+    for code in book.codes.values():
+        assert code.label_da and code.label_en and code.definition and code.patterns
+        assert code.colour.startswith("#") and len(code.colour) == 7
+    assert book.close(["walk_and_talk", "to_go"]) == ["to_go", "outdoor", "walk_and_talk"]
+    assert book.in_tree_order().index("outdoor") < book.in_tree_order().index("walk_and_talk")
+
+
+def copy_with(tmp_path, old, new):
+    text = CODEBOOK.read_text(encoding="utf-8")
+    assert old in text, old
+    path = tmp_path / "codebook.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def line_of(path, needle, nth=1):
+    hits = [n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line]
+    return hits[nth - 1]
+
+
+def test_version_ignores_comments_but_not_content(tmp_path):
+    original = codebook.load(CODEBOOK).version
+    commented = copy_with(tmp_path, "codes:\n", "# a new comment\ncodes:\n")
+    assert codebook.load(commented).version == original
+    changed = copy_with(tmp_path, "label_en: Outdoor", "label_en: Outdoors")
+    assert codebook.load(changed).version != original
+
+
+def test_duplicate_id(tmp_path):
+    path = copy_with(tmp_path, "  - id: one_to_one", "  - id: to_go")
+    with pytest.raises(CasebaseError, match="duplicate code id 'to_go'") as error:
+        codebook.load(path)
+    assert error.value.line == line_of(path, "- id: to_go", 2)
+
+
+def test_unknown_parent(tmp_path):
+    path = copy_with(tmp_path, "parent: outdoor", "parent: outdoors")
+    with pytest.raises(CasebaseError, match="unknown parent 'outdoors'") as error:
+        codebook.load(path)
+    assert error.value.line == line_of(path, "- id: walk_and_talk")
+
+
+def test_parent_cycle(tmp_path):
+    path = copy_with(
+        tmp_path, "  - id: outdoor\n    label_da", "  - id: outdoor\n    parent: walk_and_talk\n    label_da"
+    )
+    with pytest.raises(CasebaseError, match="parent cycle") as error:
+        codebook.load(path)
+    assert error.value.file == str(path)
+
+
+def test_unknown_key(tmp_path):
+    path = copy_with(tmp_path, '    colour: "#dd6b20"', '    color: "#dd6b20"')
+    with pytest.raises(CasebaseError, match="unknown key 'color'") as error:
+        codebook.load(path)
+    assert error.value.line == line_of(path, "color:")
+
+
+def test_malformed_yaml(tmp_path):
+    path = copy_with(tmp_path, "  - id: to_go", "  - id: [to_go")
+    with pytest.raises(CasebaseError, match="invalid YAML") as error:
+        codebook.load(path)
+    assert error.value.line is not None
+
+
+def test_bad_id_and_colour(tmp_path):
+    with pytest.raises(CasebaseError, match="snake_case"):
+        codebook.load(copy_with(tmp_path, "  - id: to_go", "  - id: To-Go"))
+    with pytest.raises(CasebaseError, match="colour"):
+        codebook.load(copy_with(tmp_path, '"#dd6b20"', '"orange"'))
+
+
+def test_replaces_must_name_retired_codes(tmp_path):
+    path = copy_with(tmp_path, "  - id: one_to_one\n", "  - id: one_to_one\n    replaces: [to_go]\n")
+    with pytest.raises(CasebaseError, match="still in the codebook"):
+        codebook.load(path)
+    renamed = copy_with(tmp_path, "  - id: one_to_one\n", "  - id: individual_contact\n    replaces: [one_to_one]\n")
+    assert codebook.load(renamed).renamed() == {"one_to_one": "individual_contact"}
+
+
+def test_a_seventh_code_needs_nothing_else(tmp_path):
+    extra = """
+  - id: phone_contact
+    label_da: Telefonisk kontakt
+    label_en: Phone contact
+    definition: Kontakt med borgerne over telefon i stedet for fremmøde.
+    patterns: [telefon*, omsorgsopkald]
+"""
+    path = tmp_path / "codebook.yaml"
+    path.write_text(CODEBOOK.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    book = codebook.load(path)
+    assert book.ids[-1] == "phone_contact" and len(book.ids) == 7

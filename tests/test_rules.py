@@ -1,0 +1,65 @@
+"""The rule matcher on real sentences of the seed corpus."""
+
+import pytest
+
+from casebase import codebook, nlp, rules
+from casebase.errors import CasebaseError
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return rules.RuleMatcher(nlp.load_pipeline(), codebook.load(REPO / "codebook.yaml"))
+
+
+def coded(matcher, text):
+    hits = matcher.hits(matcher.nlp(text))
+    return matcher.codes(hits), hits
+
+
+# Real sentences from the seeds (VIVE 2021, Mandag Morgen 2020, FSD 2020).
+SEED_SENTENCES = [
+    ("Indsats: Walk and talk i grupper på en størrelse af 5-6 borgere.", {"outdoor", "walk_and_talk"}),
+    ("Gåturene er et godt supplement til de almindelige tilbud, da borgerne får opfyldt et socialt behov.", {"outdoor", "walk_and_talk"}),
+    ("Formål: Online familiebehandling.", {"digital_shift", "online_family_therapy"}),
+    (
+        "Det har i en række tilfælde givet en større fortrolighed mellem børnene/de unge og rådgiveren at bruge videomøder.",
+        {"digital_shift"},
+    ),
+    ("Kontaktpunkter/varmestuer to-go, hvor vi kommer til brugerne og er sammen med dem i deres miljø", {"to_go"}),
+    ("At skulle have fokus på vores borgere én-til-én har givet os mulighed for at ændre vores tanker", {"one_to_one"}),
+    ("Alt vedrørende aktivitet og beskæftigelse har været uden for med telt og bålplads – KÆMPE succes", {"outdoor"}),
+    ("Indsatsen bestod i at frivillige bragte mad og nærvær ud til dem, der havde brug for det.", {"to_go"}),
+    ("Og 85 pct. svarer, at de vil fortsætte med deres innovationer på den anden side af krisen.", set()),
+]
+
+
+@pytest.mark.parametrize("text,expected", SEED_SENTENCES)
+def test_rules_on_seed_sentences(matcher, text, expected):
+    codes, _ = coded(matcher, text)
+    assert set(codes) == expected
+
+
+def test_compounds_and_inflections_match(matcher):
+    codes, hits = coded(matcher, "Familiebehandlingen foregik over videosamtalerne, og gåturene fortsatte.")
+    assert {"online_family_therapy", "digital_shift", "walk_and_talk", "outdoor"} <= set(codes)
+    words = {h.text for h in hits}
+    assert {"Familiebehandlingen", "videosamtalerne", "gåturene"} <= words
+
+
+def test_hit_records_its_evidence(matcher):
+    text = "Indsats: Daglige gåture for brugere af kommunens væresteder."
+    _, hits = coded(matcher, text)
+    walk = [h for h in hits if h.code_id == "walk_and_talk"]
+    assert walk and walk[0].text == "gåture" and text[walk[0].start : walk[0].end] == "gåture"
+    assert walk[0].pattern == "*gåtur*"
+
+
+def test_bad_pattern_names_its_line(tmp_path):
+    source = (REPO / "codebook.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "codebook.yaml"
+    path.write_text(source.replace("      - skærmbesøg\n", "      - skærm*besøg\n"), encoding="utf-8")
+    with pytest.raises(CasebaseError, match="does not compile") as error:
+        rules.RuleMatcher(nlp.load_pipeline(), codebook.load(path))
+    line = next(n for n, l in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "skærm*besøg" in l)
+    assert error.value.line == line
