@@ -23,8 +23,9 @@ def test_help_explains_each_command():
 def test_check_lists_every_source(corpus_copy):
     result = run("check", "--corpus", str(corpus_copy))
     assert result.exit_code == 0, result.output
-    lines = [l for l in result.output.splitlines() if l.startswith("ok")]
+    lines = [l for l in result.output.splitlines() if l.startswith("ok") and " excerpts " in l]
     assert len(lines) == 6
+    assert "ok  codebook" in result.output
     assert any("vive2021" in l and " 50 cases" in l for l in lines)
 
 

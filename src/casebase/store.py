@@ -85,6 +85,92 @@ def create_schema(db: sqlite_utils.Database) -> None:
         pk=("entity", "entity_id", "name"),
     )
     db["build_info"].create({"key": str, "value": str}, pk="key")
+    db["codes"].create(
+        {
+            "id": str,
+            "label_da": str,
+            "label_en": str,
+            "parent_id": str,
+            "definition": str,
+            "include": str,
+            "exclude": str,
+            "colour": str,
+            "examples": str,
+            "patterns": str,
+            "replaces": str,
+            "depth": int,
+            "position": int,
+            "codebook_version": str,
+        },
+        pk="id",
+        foreign_keys=[("parent_id", "codes", "id")],
+    )
+    db["codings"].create(
+        {
+            "excerpt_id": str,
+            "code_id": str,
+            "origin": str,
+            "score": float,
+            "coder": str,
+            "model_run": str,
+            "codebook_version": str,
+        },
+        pk=("excerpt_id", "code_id"),
+        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
+    )
+    db["rule_hits"].create(
+        {"excerpt_id": str, "code_id": str, "start": int, "end": int, "text": str, "pattern": str},
+        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
+    )
+    db["decisions"].create(
+        {
+            "coder": str,
+            "excerpt_id": str,
+            "recorded_excerpt_id": str,
+            "codes": str,
+            "judged": str,
+            "timestamp": str,
+            "codebook_version": str,
+            "note": str,
+            "file": str,
+            "line": int,
+            "status": str,
+        },
+    )
+    db["model_runs"].create(
+        {
+            "id": str,
+            "created": str,
+            "codebook_version": str,
+            "nlp_pipeline": str,
+            "training_examples": int,
+            "training_hash": str,
+            "trained_codes": str,
+            "thresholds": str,
+            "library_versions": str,
+            "folds": int,
+            "micro_f1": float,
+            "macro_f1": float,
+            "baseline_micro_f1": float,
+            "baseline_macro_f1": float,
+        },
+        pk="id",
+    )
+    db["code_metrics"].create(
+        {
+            "run": str,
+            "system": str,
+            "code_id": str,
+            "precision": float,
+            "recall": float,
+            "f1": float,
+            "support": int,
+            "judged": int,
+            "origin": str,
+        },
+        pk=("run", "system", "code_id"),
+        foreign_keys=[("run", "model_runs", "id"), ("code_id", "codes", "id")],
+    )
 
 
 def create_indexes(db: sqlite_utils.Database) -> None:
@@ -96,6 +182,11 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     for column in ("source_id", "municipality", "area", "target_group", "source_theme"):
         cases.create_index([column])
     db["attributes"].create_index(["name", "value"])
+    db["codings"].create_index(["code_id", "origin"])
+    db["codings"].create_index(["origin"])
+    db["rule_hits"].create_index(["excerpt_id"])
+    db["decisions"].create_index(["excerpt_id"])
+    db["decisions"].create_index(["coder"])
     excerpts.enable_fts(["text", "lemmas"], tokenize=FTS_TOKENIZE, create_triggers=True)
 
 
@@ -222,32 +313,16 @@ def write_codebook(db: sqlite_utils.Database, codebook) -> None:
                 "codebook_version": codebook.version,
             }
             for position, code in enumerate(codebook.codes.values())
-        ),
-        pk="id",
-        foreign_keys=[("parent_id", "codes", "id")],
+        )
     )
 
 
 def write_codings(db: sqlite_utils.Database, rows: list[dict]) -> None:
-    db["codings"].insert_all(
-        rows,
-        pk=("excerpt_id", "code_id"),
-        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
-        batch_size=1000,
-        columns={"score": float, "coder": str, "model_run": str},
-    )
-    db["codings"].create_index(["code_id", "origin"])
-    db["codings"].create_index(["origin"])
+    db["codings"].insert_all(rows, batch_size=1000)
 
 
 def write_rule_hits(db: sqlite_utils.Database, rows) -> None:
-    db["rule_hits"].insert_all(
-        rows,
-        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
-        batch_size=1000,
-        columns={"excerpt_id": str, "code_id": str, "start": int, "end": int, "text": str, "pattern": str},
-    )
-    db["rule_hits"].create_index(["excerpt_id"])
+    db["rule_hits"].insert_all(rows, batch_size=1000)
 
 
 def write_decisions(db: sqlite_utils.Database, placed, unplaced) -> None:
@@ -286,24 +361,9 @@ def write_decisions(db: sqlite_utils.Database, placed, unplaced) -> None:
                 "status": "unplaced",
             }
         )
-    db["decisions"].insert_all(
-        rows,
-        columns={
-            "coder": str, "excerpt_id": str, "recorded_excerpt_id": str, "codes": str, "judged": str,
-            "timestamp": str, "codebook_version": str, "note": str, "file": str, "line": int, "status": str,
-        },
-        batch_size=1000,
-    )
-    db["decisions"].create_index(["excerpt_id"])
-    db["decisions"].create_index(["coder"])
+    db["decisions"].insert_all(rows, batch_size=1000)
 
 
 def write_model_run(db: sqlite_utils.Database, run: dict, metrics: list[dict]) -> None:
-    db["model_runs"].insert(run, pk="id", alter=True)
-    if metrics:
-        db["code_metrics"].insert_all(
-            metrics,
-            pk=("run", "system", "code_id"),
-            foreign_keys=[("run", "model_runs", "id"), ("code_id", "codes", "id")],
-            alter=True,
-        )
+    db["model_runs"].insert(run)
+    db["code_metrics"].insert_all(metrics)
