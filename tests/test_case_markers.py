@@ -415,3 +415,16 @@ def test_the_fsd_magazine_marks_no_cases():
     blocks, cases = parsed(FSD2020)
     assert cases == []
     assert not any(block.case_key for block in blocks)
+
+
+def test_inspiration_boxes_run_to_their_source_line():
+    from casebase.parsers import report
+
+    raw = (Path(__file__).resolve().parents[1] / "corpus" / "texts" / "003_bc4f6dbe0a3c78dc.txt").read_text(encoding="utf-8")
+    blocks, cases = report.parse(raw)
+    titles = {case.key: case.title for case in cases}
+    assert titles["skole-og-dagbehandling"] == "Skole og Dagbehandling"
+    aarhus = [b.text for b in blocks if b.case_key == "aarhus-kommune"]
+    assert aarhus[0] == "Mikrolån og mikrofrivillighed til socialt udsatte"
+    assert any(text.startswith("Frem til 2009 kørte det som et pilotprojekt") for text in aarhus)
+    assert aarhus[-1].startswith("Kilde: Interview med Bernhard Jensen")

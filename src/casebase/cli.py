@@ -73,7 +73,10 @@ def build(corpus: Path, codebook: Path, db_path: Path):
     Retrains the model only when the codebook or the coding files changed.
     The new database replaces the old one only when the whole build succeeded.
     """
-    with click.progressbar(length=len(build_stage.STAGES), label="Bygger", file=sys.stderr) as bar:
+    # The bar is for a person at a terminal; in logs and pipes it would only be noise.
+    with click.progressbar(
+        length=len(build_stage.STAGES), label="Bygger", file=sys.stderr, hidden=not sys.stderr.isatty()
+    ) as bar:
         report = build_stage.build(corpus, db_path, codebook, on_stage=lambda name: bar.update(1))
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(report.kinds.items()))
     origins = ", ".join(f"{count} {origin}" for origin, count in sorted(report.origins.items()))

@@ -5,7 +5,8 @@ form, so a coder can write any inflected form ("gåture") and still match the
 others ("gåturen", "gåturene"). A ``*`` at either end of a word matches the
 rest of a compound ("video*" → "videomøderne", "*behandling" →
 "familiebehandlingen"), which is how Danish builds most of its domain words;
-a lone ``*`` is any one word ("bragte * ud").
+a lone ``*`` stands for up to three words ("bragte * ud" → "bragte maden
+ud", "bragte mad og nærvær ud").
 
 Why not REGEX predicates: the Matcher evaluates every regex on every token in
 Python, which made rule coding slower than the whole NLP pipeline. Instead,
@@ -145,7 +146,7 @@ class RuleMatcher:
                 tokens = []
                 for word in pattern.words:
                     if word.any_word:
-                        tokens.append({})
+                        tokens.append({"OP": "{,3}"})
                     else:
                         options = word.candidates()
                         if not options:

@@ -255,7 +255,14 @@ def _glued_heading(prefix: str) -> str | None:
 def _is_box_heading(block: Block) -> bool:
     # A short heading line may come out as a figure label when no body text follows it.
     text = block.text.strip()
-    return block.kind in ("heading", "figure") and _glued_heading(text) is not None and not _CHAPTER_KICKER.search(text)
+    return (
+        block.kind in ("heading", "figure")
+        and _glued_heading(text) is not None
+        and not _CHAPTER_KICKER.search(text)
+        and not _SOURCE_LINE.match(text)
+        # the guide's running label beside its boxes, not any box's own heading
+        and text.casefold() != "inspiration"
+    )
 
 
 def _box_opening(blocks: list[Block], i: int, offset: int) -> tuple[str, int]:

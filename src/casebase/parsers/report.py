@@ -331,7 +331,12 @@ def merge_stat_callouts(pieces: list[Piece]) -> list[Piece]:
 
 
 def attach_notes(pieces: list[Piece]) -> list[Piece]:
-    """NOTE:/KILDE: lines join the figure just before them on the same page."""
+    """NOTE:/KILDE: lines join the figure just before them on the same page.
+
+    A "Kilde:" line with no figure to document credits the text box it closes
+    (the INSPIRATION boxes end with one), so it stays as a figure block of its
+    own: it marks where the box ends and keeps the box's source.
+    """
     out: list[Piece] = []
     for piece in pieces:
         if piece.kind != "note":
@@ -340,6 +345,9 @@ def attach_notes(pieces: list[Piece]) -> list[Piece]:
         figure = next((p for p in reversed(out[-3:]) if p.kind == "figure" and p.page == piece.page), None)
         if figure is not None:
             figure.text = f"{figure.text} {piece.text}"
+        elif piece.text.startswith("Kilde:"):
+            piece.kind = "figure"
+            out.append(piece)
     return out
 
 
