@@ -1,5 +1,7 @@
 """Case recognition on blocks built from real snippets of the seeds, and on the whole reports."""
 
+from pathlib import Path
+
 import pytest
 
 from casebase.parsers import report
