@@ -114,6 +114,34 @@ def check(corpus: Path, codebook: Path):
         click.echo(f"deleted code  {decision.file}:{decision.line}: {code!r} is no longer in the codebook (ignored)")
 
 
+@cli.command(name="import-decisions")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--coder", required=True, help="The coder whose decisions these are (e.g. anna).")
+@corpus_option
+@codebook_option
+@db_option
+def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_path: Path):
+    """Append coding decisions made elsewhere to corpus/coding/CODER.csv.
+
+    FILE is a .csv (columns excerpt_id, codes, note) or .jsonl (same fields);
+    codes are code ids separated by spaces, or empty for "none of the codes".
+    Excerpt ids are checked against the built database; nothing is written
+    unless every row is valid.
+    """
+    import sqlite_utils
+
+    from . import codebook as codebook_stage, coding
+
+    if not db_path.exists():
+        raise CasebaseError("no database; run 'casebase build' first", file=db_path)
+    texts = {row["id"]: row["text"] for row in sqlite_utils.Database(db_path).query("select id, text from excerpts")}
+    book = codebook_stage.load(codebook)
+    coding.coder_file(corpus / "coding", coder)
+    decisions = coding.read_import(file, coder, texts, book)
+    coding.append(corpus / "coding", decisions, book)
+    click.echo(f"Appended {len(decisions)} decisions to {coding.coder_file(corpus / 'coding', coder)}")
+
+
 @cli.command()
 @corpus_option
 @codebook_option

@@ -290,3 +290,59 @@ def resolve(
             )
         )
     return Resolution(placed=placed, unplaced=unplaced, deleted_codes=deleted)
+
+
+def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook: Codebook) -> list[Decision]:
+    """Decisions made outside casebase (a spreadsheet, another tool's export):
+    a .csv with columns excerpt_id, codes, note or a .jsonl with those fields.
+    Every row is checked before anything is written."""
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise CasebaseError("file not found", file=path) from None
+    except UnicodeDecodeError:
+        raise CasebaseError("not valid UTF-8", file=path) from None
+    rows: list[tuple[int, dict]] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = {"excerpt_id", "codes"} - set(reader.fieldnames or [])
+        if missing:
+            raise CasebaseError(f"missing column(s): {', '.join(sorted(missing))}", file=path, line=1)
+        rows = [(reader.line_num, row) for row in reader]
+    elif path.suffix.lower() == ".jsonl":
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    item = json.loads(line)
+                except ValueError as exc:
+                    raise CasebaseError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
+                if not isinstance(item, dict):
+                    raise CasebaseError("each line must be a JSON object", file=path, line=number)
+                rows.append((number, item))
+    else:
+        raise CasebaseError("use a .csv or .jsonl file", file=path)
+    decisions = []
+    for line, row in rows:
+        excerpt_id = str(row.get("excerpt_id") or "").strip()
+        if excerpt_id not in excerpt_texts:
+            raise CasebaseError(f"unknown excerpt id {excerpt_id!r}", file=path, line=line)
+        codes = row.get("codes") or []
+        codes = _split_codes(codes) if isinstance(codes, str) else [str(c) for c in codes]
+        unknown = [c for c in codes if c not in codebook.codes]
+        if unknown:
+            raise CasebaseError(f"unknown code id(s): {', '.join(unknown)}", file=path, line=line)
+        decisions.append(
+            Decision(
+                excerpt_id=excerpt_id,
+                snippet=snippet_of(excerpt_texts[excerpt_id]),
+                codes=codes,
+                coder=coder,
+                timestamp=now(),
+                codebook_version=codebook.version,
+                note=str(row.get("note") or "").strip(),
+            )
+        )
+    return decisions
