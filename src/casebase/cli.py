@@ -208,11 +208,10 @@ def classify(file: Path, column: str | None, codebook: Path, db_path: Path):
         raise CasebaseError("the model was trained on another codebook; run 'casebase train'", file=codebook)
     pipeline = nlp.load_pipeline()
     matcher = rules.RuleMatcher(pipeline, book)
-    out = click.get_text_stream("stdout")
     batch = 2000
     for start in range(0, len(texts), batch):
         for item in assign.code_texts(texts[start : start + batch], pipeline, matcher, book, model):
-            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+            click.echo(json.dumps(item, ensure_ascii=False))
 
 
 @cli.command()

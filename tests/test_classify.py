@@ -1,0 +1,184 @@
+"""The classifier: a train/predict round trip on real seed snippets, the
+hierarchy rule, persistence, and the classify command on each input format."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from casebase import assign, classify, codebook, nlp, rules
+from casebase.cli import cli
+from casebase.errors import CasebaseError
+from conftest import REPO
+
+D, F, T, O, W = "digital_shift", "online_family_therapy", "to_go", "outdoor", "walk_and_talk"
+# Real snippets of the seeds (VIVE 2021 case fields, Mandag Morgen 2020, the press
+# release), labelled by reading them against the codebook.
+LABELLED = [
+    ("Borgere på plejehjem kan få besøg af deres pårørende via digitale platforme, når der er lukket ned for besøgende.", [D]),
+    ("Videokontakt mellem plejehjemsbeboere og deres pårørende ved brug af Vitakom under besøgsrestriktionerne.", [D]),
+    ("Skærmbesøg hos borger samt Facetime med pårørende og undervisning via teams hos folk, der modtager hjemmehjælp.", [D]),
+    ("STU, der normalt er et fysisk tilbud, blev lagt om til digitalt tilbud.", [D]),
+    ("Online uddannelse og undervisning af kronisk syge borgere, som ikke kan mødes på grund af smitterisiko.", [D]),
+    ("Digitale vejledningsforløb mellem sagsbehandlere og ledige borgere i stedet for fysisk fremmøde.", [D]),
+    ("Pensionisthusene tilbyder under corona-nedlukningen online gymnastikhold målrettet ældre.", [D]),
+    ("Online platform, hvor ledige borgere kan modtage vejledning og få hjælp i forskellige jobsøgningsdiscipliner.", [D]),
+    ("Online familiebehandling med inddragelse af geografisk fjerne familienetværk.", [D, F]),
+    ("Videomøder med anbragte børn mellem de lovpligtige opfølgningsmøder.", [D, F]),
+    ("Fysiske møder med familierne i familiebehandlingen er blevet afløst af virtuelle.", [D, F]),
+    ("Kommunen tilbyder forældrekurser og familieterapi online for familier med børn med angst.", [D, F]),
+    ("Tilbud om udendørs træning og aktivitet organiseret af forvaltningen til kommunens seniorer.", [O]),
+    ("På aktivitetscentre for primært ældre har man rykket aktiviteter udendørs.", [O]),
+    ("Alt vedrørende aktivitet og beskæftigelse har været uden for med telt og bålplads.", [O]),
+    ("Daglige gåture for brugere af kommunens væresteder, som har været lukket grundet corona.", [O, W]),
+    ("Walk and talk i grupper på en størrelse af 5-6 borgere. Man mødes i naturen ved vandet og går en tur sammen.", [O, W]),
+    ("Nogle kommuner har arrangeret sociale gåture i naturen for mindre grupper af borgere.", [O, W]),
+    ("Samtalerne med de unge blev holdt som walk and talk i parken.", [O, W]),
+    ("Indsatsen bestod i at frivillige bragte mad og nærvær ud til dem, der havde brug for det.", [T]),
+    ("Kontaktpunkter og varmestuer to-go, hvor vi kommer til brugerne og er sammen med dem i deres miljø.", [T]),
+    ("Et støttepædagogkorps kunne komme ud i borgernes hjem og aflaste udsatte familier.", [T]),
+    ("Der blev iværksat mere end 1800 drive outs i 180 lokalsamfund i landets yderområder.", [T]),
+    ("8 ud af 10 organisationer gennemførte innovationer under nedlukningen.", []),
+    ("Knap halvdelen af de sociale organisationer svarer, at de har iværksat nyskabelser på baggrund af gamle ideer.", []),
+    ("Samarbejdet med eksterne blev besværliggjort af, at det ikke var muligt med fysiske møder.", []),
+    ("Kun 7 pct. af de sociale foreninger og tilbud indgik i et nyt samarbejde med en privat virksomhed.", []),
+    ("Bestyrelsen er blevet brugt aktivt i udviklingen af nye løsninger under krisen.", []),
+    ("Medarbejderne har rettet ind og accepteret ledelsesanvisninger, som jeg aldrig har set før.", []),
+    ("Frigørelse fra tunge arbejdstidsregler gav rum til nytænkning for både medarbejdere og leder.", []),
+    ("Organisationerne var i telefonisk kontakt med mere end 3.000 borgere, der havde brug for nærvær.", []),
+    ("Kommunen skulle i stor hast udvikle en ensomhedsplan under nedlukningen.", []),
+]
+HELD_OUT = [
+    ("Vi holdt møderne med forældrene over video i stedet for hjemmebesøg i familiebehandlingen.", {D, F}),
+    ("Vi gik ture med borgerne og snakkede undervejs i stedet for at sidde på kontoret.", {O, W}),
+    ("Vores frivillige kørte madpakker ud til de ældre.", {T}),
+    ("Der er mange gode erfaringer med nye samarbejder på tværs af sektorer.", set()),
+]
+
+
+@pytest.fixture(scope="module")
+def book():
+    return codebook.load(REPO / "codebook.yaml")
+
+
+@pytest.fixture(scope="module")
+def matcher(book):
+    return rules.RuleMatcher(nlp.load_pipeline(), book)
+
+
+def records_for(texts, matcher, book):
+    docs = matcher.nlp.pipe(texts)
+    return [
+        assign.record(assign.ExcerptInput(str(i), t, nlp.doc_lemmas(d), matcher.hits(d)), book)
+        for i, (t, d) in enumerate(zip(texts, docs))
+    ]
+
+
+@pytest.fixture(scope="module")
+def model(book, matcher, monkeypatch_module):
+    monkeypatch_module.setattr(classify, "MIN_EXAMPLES", 3)
+    records = records_for([t for t, _ in LABELLED], matcher, book)
+    Y = np.array([[1.0 if c in codes else 0.0 for c in book.ids] for _, codes in LABELLED])
+    parents = {c.id: c.parent for c in book.codes.values() if c.parent}
+    pipeline = classify.make_pipeline(book.ids, parents)
+    pipeline.set_params(codes__min_examples=3)
+    pipeline.fit(records, Y)
+    return classify.Model(pipeline, book.ids, {"run": "run-test"})
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    patcher = pytest.MonkeyPatch()
+    yield patcher
+    patcher.undo()
+
+
+def test_round_trip_on_unseen_snippets(model, matcher, book):
+    records = records_for([t for t, _ in HELD_OUT], matcher, book)
+    for (text, expected), codes in zip(HELD_OUT, model.predict(records)):
+        assert set(codes) == expected, text
+
+
+def test_outputs_respect_the_hierarchy(model, matcher, book):
+    texts = [t for t, _ in LABELLED + HELD_OUT]
+    records = records_for(texts, matcher, book)
+    scores = model.scores(records)
+    for codes, score in zip(model.predict(records), scores):
+        for code in codes:
+            for ancestor in book.ancestors(code):
+                assert ancestor in codes
+        assert score["outdoor"] >= score["walk_and_talk"] - 1e-9
+        assert score["digital_shift"] >= score["online_family_therapy"] - 1e-9
+
+
+def test_unjudged_cells_are_not_negatives():
+    Y = np.array([[1, np.nan], [0, np.nan], [1, 1], [0, 0]] * 4, dtype=float)
+    X = np.eye(16)
+    classifier = classify.CodeClassifier(code_ids=("a", "b"), min_examples=2).fit(X, Y)
+    assert classifier.support_ == {"a": 8, "b": 4}
+
+
+def test_best_threshold_maximises_f1():
+    y = np.array([0, 0, 1, 1, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.9])
+    threshold = classify.best_threshold(y, scores)
+    assert 0.1 < threshold <= 0.35
+
+
+def test_save_and_load(tmp_path, model, matcher, book):
+    model.metadata.update({"training_hash": "x"})
+    classify.save(model, tmp_path)
+    loaded = classify.load(tmp_path)
+    records = records_for([t for t, _ in HELD_OUT], matcher, book)
+    assert loaded.predict(records) == model.predict(records)
+    assert json.loads((tmp_path / "model.json").read_text())["run"] == "run-test"
+    (tmp_path / "model.joblib").write_bytes(b"not a model")
+    with pytest.raises(CasebaseError, match="damaged"):
+        classify.load(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def trained_db(tmp_path_factory, model):
+    db = tmp_path_factory.mktemp("classify") / "casebase.db"
+    classify.save(model, db.parent / "models")
+    return db
+
+
+@pytest.mark.parametrize(
+    "name,content,extra",
+    [
+        ("answers.txt", "Vi holdt møderne over video.\n\nVi kørte madpakker ud til de ældre.\n", []),
+        ("answers.csv", 'id,svar\n1,"Vi holdt møderne over video."\n2,"Vi kørte madpakker ud til de ældre."\n', ["--column", "svar"]),
+        (
+            "answers.jsonl",
+            '{"text": "Vi holdt møderne over video."}\n{"text": "Vi kørte madpakker ud til de ældre."}\n',
+            [],
+        ),
+    ],
+)
+def test_classify_command_on_each_format(tmp_path, trained_db, name, content, extra):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["classify", str(path), "--db", str(trained_db), "--codebook", str(REPO / "codebook.yaml"), *extra]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["text"] for line in lines] == ["Vi holdt møderne over video.", "Vi kørte madpakker ud til de ældre."]
+    assert "digital_shift" in lines[0]["codes"] and "to_go" in lines[1]["codes"]
+    for line in lines:
+        assert set(line["scores"]) == set(codebook.load(REPO / "codebook.yaml").ids)
+        assert all(0.0 <= s <= 1.0 for s in line["scores"].values())
+
+
+def test_classify_command_on_unreadable_input(tmp_path, trained_db):
+    bad = tmp_path / "answers.csv"
+    bad.write_bytes("tekst\nÆrø".encode("latin-1"))
+    result = CliRunner().invoke(cli, ["classify", str(bad), "--db", str(trained_db)])
+    assert result.exit_code == 1
+    assert "answers.csv" in result.stderr and "UTF-8" in result.stderr
+    wrong = tmp_path / "other.csv"
+    wrong.write_text("svar\nhej\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["classify", str(wrong), "--db", str(trained_db)])
+    assert result.exit_code == 1 and "no column 'text'" in result.stderr
