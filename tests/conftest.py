@@ -25,3 +25,26 @@ def built_db(tmp_path_factory) -> Path:
     db_path = tmp_path_factory.mktemp("db") / "casebase.db"
     build(CORPUS, db_path)
     return db_path
+
+
+REPO_CODEBOOK = REPO / "codebook.yaml"
+PASSWORDS = {"anna": "anna-koder-1", "bo": "bo-koder-22"}
+
+
+@pytest.fixture
+def coding_site(tmp_path, built_db):
+    """A private copy of the built seed database, its model, the corpus and the
+    codebook, with two coder accounts: what 'casebase serve --coding' serves."""
+    from casebase import coders, serving
+
+    site = tmp_path / "site"
+    shutil.copytree(CORPUS, site / "corpus")
+    shutil.copy(REPO_CODEBOOK, site / "codebook.yaml")
+    (site / "db").mkdir()
+    shutil.copy(built_db, site / "db" / "casebase.db")
+    if (built_db.parent / "models").exists():
+        shutil.copytree(built_db.parent / "models", site / "db" / "models")
+    for name, password in PASSWORDS.items():
+        coders.add(site / "coders.json", name, password)
+    settings = serving.CodingSettings(site / "corpus", site / "codebook.yaml", site / "coders.json")
+    return site, settings

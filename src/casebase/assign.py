@@ -54,19 +54,26 @@ def training_decisions(resolution: Resolution) -> list[Placed]:
     return sorted(per_excerpt.values(), key=lambda p: p.excerpt_id)
 
 
+@dataclass
+class Assignment:
+    codings: list[dict]  # rows for ``codings``: only codes present, each with its origin
+    scores: list[dict[str, float]]  # the model's score per trained code, one dict per excerpt
+
+
 def final_codings(
     excerpts: list[ExcerptInput],
     codebook: Codebook,
     resolution: Resolution,
     model=None,
     model_run: str | None = None,
-) -> list[dict]:
-    """Rows for the ``codings`` table: only codes present, each with its origin."""
+) -> Assignment:
     human = {p.excerpt_id: p for p in training_decisions(resolution)}
     trained = set(model.classifier.trained_codes) if model else set()
     records = [record(e, codebook) for e in excerpts]
-    scores = model.scores(records) if model and records else [{} for _ in excerpts]
-    predicted = model.predict(records) if model and records else [[] for _ in excerpts]
+    if model and records:
+        scores, predicted = model.scores_and_codes(records)
+    else:
+        scores, predicted = [{} for _ in excerpts], [[] for _ in excerpts]
     rows: list[dict] = []
     for excerpt, rec, score, model_codes in zip(excerpts, records, scores, predicted):
         decision = human.get(excerpt.id)
@@ -106,7 +113,22 @@ def final_codings(
         for code in codebook.codes:
             if code in chosen:
                 rows.append({"excerpt_id": excerpt.id, "code_id": code, **chosen[code]})
-    return rows
+    return Assignment(rows, scores)
+
+
+def suggestion_rows(excerpts: list[ExcerptInput], scores: list[dict[str, float]], thresholds: dict[str, float]):
+    """Rows for ``suggestions``: every model score with its code's threshold, so the
+    review queue can find the predictions nearest the cut."""
+    for excerpt, per_code in zip(excerpts, scores):
+        for code, score in per_code.items():
+            threshold = round(float(thresholds[code]), 4)
+            yield {
+                "excerpt_id": excerpt.id,
+                "code_id": code,
+                "score": score,
+                "threshold": threshold,
+                "distance": round(abs(score - threshold), 4),
+            }
 
 
 def code_texts(texts: list[str], pipeline, matcher, codebook: Codebook, model=None, batch_size: int = 512) -> list[dict]:
@@ -117,12 +139,12 @@ def code_texts(texts: list[str], pipeline, matcher, codebook: Codebook, model=No
         ExcerptInput(str(i), text, nlp.doc_lemmas(doc), matcher.hits(doc))
         for i, (text, doc) in enumerate(zip(texts, pipeline.pipe(texts, batch_size=batch_size)))
     ]
-    rows = final_codings(inputs, codebook, Resolution([], [], []), model, model.metadata["run"] if model else None)
+    assignment = final_codings(inputs, codebook, Resolution([], [], []), model, model.metadata["run"] if model else None)
     per_text: dict[str, list[dict]] = {}
-    for row in rows:
+    for row in assignment.codings:
         per_text.setdefault(row["excerpt_id"], []).append(row)
     trained = set(model.classifier.trained_codes) if model else set()
-    all_scores = model.scores([record(e, codebook) for e in inputs]) if model and inputs else [{} for _ in inputs]
+    all_scores = assignment.scores
     out = []
     for excerpt, scores in zip(inputs, all_scores):
         coded = {row["code_id"]: row["origin"] for row in per_text.get(excerpt.id, [])}

@@ -154,7 +154,7 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
         metadata={
             "codebook_version": prepared.codebook.version,
             "nlp_pipeline": prepared.pipeline_name,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "created": coding.now(),
             "run": f"run-{wanted[:10]}",
         },
     )
@@ -191,6 +191,23 @@ def model_run_rows(model: classify.Model, evaluation: dict | None) -> tuple[dict
         for key in ("micro_f1", "macro_f1", "baseline_micro_f1", "baseline_macro_f1", "folds"):
             run[key] = evaluation.get(key)
         metrics = evaluation["metrics"]
+    else:
+        # Until `casebase evaluate` has run for this model, show the figures its
+        # training computed anyway (out-of-fold, at the threshold chosen on them).
+        for code, m in meta.get("cv_metrics", {}).items():
+            metrics.append(
+                {
+                    "run": meta["run"],
+                    "system": "model_training_cv",
+                    "code_id": code,
+                    "precision": round(m["precision"], 4),
+                    "recall": round(m["recall"], 4),
+                    "f1": round(m["f1"], 4),
+                    "support": m["support"],
+                    "judged": m["judged"],
+                    "origin": "model",
+                }
+            )
     return run, metrics
 
 
@@ -216,7 +233,8 @@ def build(
     model_directory = models_dir(report.db_path)
     model, report.retrained = current_model(prepared, model_directory)
     run = model.metadata["run"] if model else None
-    codings = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, model, run)
+    assignment = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, model, run)
+    codings = assignment.codings
     stage("coding")
 
     with store.atomic_database(report.db_path) as db:
@@ -235,6 +253,8 @@ def build(
         )
         store.write_decisions(db, prepared.resolution.placed, prepared.resolution.unplaced)
         if model:
+            store.write_suggestions(db, assign.suggestion_rows(prepared.inputs, assignment.scores, model.thresholds))
+        if model:
             run_row, metrics = model_run_rows(model, read_evaluation(model_directory, run))
             store.write_model_run(db, run_row, metrics)
         store.create_indexes(db)
@@ -244,7 +264,7 @@ def build(
                 "nlp_pipeline": prepared.pipeline_name,
                 "codebook_version": prepared.codebook.version,
                 "model_run": run or "",
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "built_at": coding.now(),
                 "casebase_version": __version__,
             },
         )

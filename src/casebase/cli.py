@@ -214,18 +214,76 @@ def classify(file: Path, column: str | None, codebook: Path, db_path: Path):
             click.echo(json.dumps(item, ensure_ascii=False))
 
 
+DEFAULT_CODERS = Path("coders.json")
+
+coders_option = click.option(
+    "--coders",
+    "coders_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CODERS,
+    show_default=True,
+    help="The coder accounts file (salted password hashes; keep it out of git).",
+)
+
+
 @cli.command()
 @db_option
 @click.option("--metadata", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_METADATA, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=8001, show_default=True)
-def serve(db_path: Path, metadata: Path, host: str, port: int):
-    """Serve the knowledge base with Datasette (read-only)."""
-    if not db_path.exists():
-        raise CasebaseError("no database; run 'casebase build' first", file=db_path)
-    if not metadata.exists():
-        raise CasebaseError("metadata file not found", file=metadata)
-    from datasette.cli import cli as datasette_cli
+@click.option("--coding", is_flag=True, help="Let logged-in coders code excerpts in the browser (writes corpus/coding/).")
+@corpus_option
+@codebook_option
+@coders_option
+def serve(db_path: Path, metadata: Path, host: str, port: int, coding: bool, corpus: Path, codebook: Path, coders_path: Path):
+    """Serve the knowledge base with Datasette.
 
-    args = ["serve", str(db_path), "--metadata", str(metadata), "--host", host, "--port", str(port)]
-    datasette_cli.main(args=args, prog_name="casebase serve")
+    Without --coding the server is public and read-only. With --coding,
+    coders log in (see 'casebase coders add') and code excerpts, review the
+    model's suggestions and retrain from the browser.
+    """
+    from . import serving
+
+    settings = serving.CodingSettings(corpus, codebook, coders_path) if coding else None
+    datasette = serving.make_datasette(db_path, metadata, settings)
+    mode = "coding (coders log in at /-/casebase/login)" if coding else "read-only"
+    click.echo(f"Serving {db_path} {mode} on http://{host}:{port}/", err=True)
+    serving.run(datasette, host, port)
+
+
+@cli.group(name="coders", cls=CasebaseGroup)
+def coders_group():
+    """Coder accounts for 'casebase serve --coding'."""
+
+
+@coders_group.command(name="add")
+@click.argument("name")
+@coders_option
+@click.password_option("--password", prompt="Adgangskode", help="Prompted for when not given.")
+def coders_add(name: str, coders_path: Path, password: str):
+    """Add a coder NAME (or set a new password); only a salted hash is stored."""
+    from . import coders
+
+    coders.add(coders_path, name, password)
+    click.echo(f"Coder {name} saved in {coders_path}")
+
+
+@coders_group.command(name="remove")
+@click.argument("name")
+@coders_option
+def coders_remove(name: str, coders_path: Path):
+    """Remove a coder's login (their decisions stay in corpus/coding/)."""
+    from . import coders
+
+    coders.remove(coders_path, name)
+    click.echo(f"Coder {name} removed from {coders_path}")
+
+
+@coders_group.command(name="list")
+@coders_option
+def coders_list(coders_path: Path):
+    """List the coders who can log in."""
+    from . import coders
+
+    for name in coders.names(coders_path):
+        click.echo(name)

@@ -156,10 +156,11 @@ def register_codebook(coding_dir: Path, codebook: Codebook) -> None:
         _append_rows(path, REGISTRY_COLUMNS, [[codebook.version, " ".join(codebook.ids)]])
 
 
-def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> None:
+def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> list[Decision]:
     """Append decisions to their coders' files, durably: the rows are flushed and
     fsynced before this returns, under a lock, so two coders (or two processes)
-    saving at once never lose or interleave rows."""
+    saving at once never lose or interleave rows. Returns the decisions as
+    written (codes closed under the hierarchy, file and line filled in)."""
     unknown = {c for d in decisions for c in d.codes if c not in codebook.codes}
     if unknown:
         raise CasebaseError(f"unknown code id(s): {', '.join(sorted(unknown))}", file=codebook.path)
@@ -167,40 +168,56 @@ def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> N
     by_coder: dict[str, list[Decision]] = {}
     for decision in decisions:
         by_coder.setdefault(decision.coder, []).append(decision)
+    written = []
     for coder, rows in by_coder.items():
         path = coder_file(coding_dir, coder)
+        rows = [
+            Decision(
+                excerpt_id=d.excerpt_id,
+                snippet=d.snippet,
+                codes=codebook.close(d.codes),
+                coder=d.coder,
+                timestamp=d.timestamp or now(),
+                codebook_version=d.codebook_version or codebook.version,
+                note=d.note,
+                file=str(path),
+            )
+            for d in rows
+        ]
         with FileLock(str(path) + ".lock"):
-            _append_rows(
+            lines = _append_rows(
                 path,
                 COLUMNS,
-                [
-                    [
-                        d.excerpt_id,
-                        d.snippet,
-                        " ".join(codebook.close(d.codes)),
-                        d.coder,
-                        d.timestamp or now(),
-                        d.codebook_version or codebook.version,
-                        d.note,
-                    ]
-                    for d in rows
-                ],
+                [[d.excerpt_id, d.snippet, " ".join(d.codes), d.coder, d.timestamp, d.codebook_version, d.note] for d in rows],
             )
+        for decision, line in zip(rows, lines):
+            decision.line = line
+        written.extend(rows)
+    return written
 
 
-def _append_rows(path: Path, columns: list[str], rows: list[list[str]]) -> None:
+def _append_rows(path: Path, columns: list[str], rows: list[list[str]]) -> list[int]:
+    """Append CSV rows; returns the line each row ends on (as csv's line_num counts)."""
     new = not path.exists() or path.stat().st_size == 0
+    line = 0 if new else path.read_bytes().count(b"\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if new:
         writer.writerow(columns)
-    writer.writerows(rows)
+        line += 1
+    ends = []
+    for row in rows:
+        start = buffer.tell()
+        writer.writerow(row)
+        line += buffer.getvalue().count("\n", start)
+        ends.append(line)
     # One write of whole lines, then fsync: a crash leaves either the rows or a
     # torn last line that read_file reports, never damaged earlier rows.
     with open(path, "a", encoding="utf-8", newline="") as handle:
         handle.write(buffer.getvalue())
         handle.flush()
         os.fsync(handle.fileno())
+    return ends
 
 
 def latest(decisions: list[Decision]) -> dict[tuple[str, str], Decision]:

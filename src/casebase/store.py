@@ -137,6 +137,11 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "status": str,
         },
     )
+    db["suggestions"].create(
+        {"excerpt_id": str, "code_id": str, "score": float, "threshold": float, "distance": float},
+        pk=("excerpt_id", "code_id"),
+        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
+    )
     db["model_runs"].create(
         {
             "id": str,
@@ -185,6 +190,8 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     db["codings"].create_index(["code_id", "origin"])
     db["codings"].create_index(["origin"])
     db["rule_hits"].create_index(["excerpt_id"])
+    db["suggestions"].create_index(["code_id", "distance"])
+    db["suggestions"].create_index(["distance"])
     db["decisions"].create_index(["excerpt_id"])
     db["decisions"].create_index(["coder"])
     excerpts.enable_fts(["text", "lemmas"], tokenize=FTS_TOKENIZE, create_triggers=True)
@@ -362,6 +369,10 @@ def write_decisions(db: sqlite_utils.Database, placed, unplaced) -> None:
             }
         )
     db["decisions"].insert_all(rows, batch_size=1000)
+
+
+def write_suggestions(db: sqlite_utils.Database, rows) -> None:
+    db["suggestions"].insert_all(rows, batch_size=1000)
 
 
 def write_model_run(db: sqlite_utils.Database, run: dict, metrics: list[dict]) -> None:

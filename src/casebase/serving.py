@@ -1,0 +1,189 @@
+"""Serving the knowledge base with Datasette: read-only for the public, writable for coders.
+
+``make_datasette`` is the one place a Datasette instance is configured, for
+``casebase serve``, the tests and the benchmarks alike. The plugin reads its
+settings from ``plugins.casebase`` in the metadata:
+
+- ``db``: the database file; when a build replaces it (builds swap in a new
+  file atomically), the server notices on the next request and serves the
+  new one, re-applying any coding decision saved while the build ran;
+- ``coding``: present only for ``serve --coding``: the corpus, codebook and
+  coders file the coding pages write through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import CasebaseError
+
+PLUGIN = "casebase"
+
+
+@dataclass
+class CodingSettings:
+    corpus: Path
+    codebook: Path
+    coders: Path
+
+    @property
+    def coding_dir(self) -> Path:
+        return self.corpus / "coding"
+
+
+def load_metadata(path: Path) -> dict:
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise CasebaseError("metadata file not found", file=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise CasebaseError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path, line=mark.line + 1 if mark else None) from None
+
+
+def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | None = None):
+    """A Datasette serving ``db_path``: immutable (fast, counted once) unless
+    coders write to it."""
+    from datasette.app import Datasette
+
+    from . import coders
+
+    db_path = Path(db_path).resolve()
+    if not db_path.exists():
+        raise CasebaseError("no database; run 'casebase build' first", file=db_path)
+    metadata = load_metadata(metadata_path)
+    config = {"db": str(db_path)}
+    secret = None
+    if coding:
+        if not coders.names(coding.coders):
+            raise CasebaseError("no coders yet; add one with 'casebase coders add NAME'", file=coding.coders)
+        config["coding"] = {
+            "corpus": str(Path(coding.corpus).resolve()),
+            "codebook": str(Path(coding.codebook).resolve()),
+            "coders": str(Path(coding.coders).resolve()),
+        }
+        secret = coders.secret(coding.coders)
+    metadata.setdefault("plugins", {})[PLUGIN] = config
+    files = {"files": [str(db_path)]} if coding else {"immutables": [str(db_path)]}
+    datasette = Datasette(metadata=metadata, secret=secret, **files)
+    _identities[id(datasette)] = _identity(str(db_path))
+    return datasette
+
+
+def config(datasette) -> dict:
+    return datasette.plugin_config(PLUGIN) or {}
+
+
+def coding_settings(datasette) -> CodingSettings | None:
+    coding = config(datasette).get("coding")
+    if not coding:
+        return None
+    return CodingSettings(Path(coding["corpus"]), Path(coding["codebook"]), Path(coding["coders"]))
+
+
+# One lock per served database file: saving a decision and swapping in a
+# rebuilt database never interleave.
+_locks: dict[str, threading.Lock] = {}
+_identities: dict[int, tuple[int, int]] = {}
+
+
+def write_lock(datasette) -> threading.Lock:
+    return _locks.setdefault(config(datasette)["db"], threading.Lock())
+
+
+def database_name(datasette) -> str:
+    return Path(config(datasette)["db"]).stem
+
+
+def connect(datasette) -> sqlite3.Connection:
+    """A writable connection to the served file (coding mode only)."""
+    conn = sqlite3.connect(config(datasette)["db"], timeout=30)
+    conn.execute("pragma foreign_keys = on")
+    return conn
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def swap_if_rebuilt(datasette) -> None:
+    """If a build replaced the database file, serve the new one (call under write_lock)."""
+    from datasette.database import Database
+
+    path = config(datasette).get("db")
+    if not path:
+        return
+    current = _identity(path)
+    known = _identities.setdefault(id(datasette), current)
+    if current is None or current == known:
+        return
+    name = database_name(datasette)
+    mutable = coding_settings(datasette) is not None
+    datasette.remove_database(name)
+    datasette.add_database(Database(datasette, path=path, is_mutable=mutable), name=name)
+    _identities[id(datasette)] = current
+    settings = coding_settings(datasette)
+    if settings:
+        reapply_decisions(datasette, settings)
+
+
+def reapply_decisions(datasette, settings: CodingSettings) -> int:
+    """Decisions in the coders' files that the database does not hold (saved while
+    a build was reading the files) are applied to it. Returns how many."""
+    from . import codebook as codebook_mod, coding, review
+
+    conn = connect(datasette)
+    try:
+        held = review.recorded(conn)
+        version = review.build_info(conn).get("codebook_version")
+        book = codebook_mod.load(settings.codebook)
+        if book.version != version:
+            return 0  # the next build places them; the pages say the codebook changed
+        ids = {row[0] for row in conn.execute("select id from excerpts")}
+        missing = [
+            d
+            for d in coding.read_all(settings.coding_dir)
+            if (d.coder, d.line) not in held and d.excerpt_id in ids and d.codebook_version == version
+        ]
+        for decision in sorted(missing, key=lambda d: d.timestamp):
+            review.apply_decision(conn, decision, book)
+        return len(missing)
+    finally:
+        conn.close()
+
+
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def checked(scope, receive, send):
+            # Plain `datasette serve` (no casebase settings) serves the file as it is.
+            if scope["type"] == "http" and config(datasette).get("db"):
+                lock = write_lock(datasette)
+
+                def check():
+                    with lock:
+                        swap_if_rebuilt(datasette)
+
+                await asyncio.get_running_loop().run_in_executor(None, check)
+            await app(scope, receive, send)
+
+        return checked
+
+    return wrap
+
+
+def run(datasette, host: str, port: int) -> None:
+    import uvicorn
+
+    asyncio.run(datasette.invoke_startup())
+    uvicorn.run(datasette.app(), host=host, port=port, lifespan="on")

@@ -1,0 +1,63 @@
+"""casebase's Datasette plugin, registered through the ``datasette`` entry point.
+
+Only the hook registrations live here; the work is in ``casebase.serving``
+(database swaps after a rebuild) and ``casebase.web.coding`` (the coders'
+pages). Templates are in ``templates/``, found by Datasette because this is
+the plugin's package.
+"""
+
+from __future__ import annotations
+
+from datasette import hookimpl
+
+from .. import serving
+from . import coding as coding_web
+
+
+def _lemmatize(text):
+    # Imported on first use: loading the Danish pipeline costs time that a
+    # Datasette process that never searches should not pay at start-up.
+    from .. import nlp
+
+    if text is None:
+        return None
+    return nlp.lemmatize(str(text))
+
+
+@hookimpl
+def prepare_connection(conn):
+    # lemmatize('gåturene') -> 'gåtur': lets SQL (and canned queries) search the
+    # excerpts' lemma column with the same Danish pipeline that built it.
+    conn.create_function("lemmatize", 1, _lemmatize, deterministic=True)
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    return serving.asgi_wrapper(datasette)
+
+
+@hookimpl
+def register_routes(datasette):
+    return coding_web.routes() if serving.coding_settings(datasette) else coding_web.public_routes()
+
+
+@hookimpl
+def permission_allowed(datasette, actor, action):
+    return coding_web.permission_allowed(datasette, actor, action)
+
+
+@hookimpl
+def render_cell(row, value, column, table, datasette):
+    return coding_web.render_excerpt_link(datasette, row, value, column, table)
+
+
+@hookimpl
+def menu_links(datasette, actor):
+    if not serving.coding_settings(datasette):
+        return None
+    if actor and actor.get("id"):
+        return [
+            {"href": f"{coding_web.PREFIX}/queue", "label": "Kodekø"},
+            {"href": f"{coding_web.PREFIX}/queue?blind=1", "label": "Kodekø (blind)"},
+        ]
+    return [{"href": f"{coding_web.PREFIX}/login", "label": "Log ind som koder"}]

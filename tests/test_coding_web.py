@@ -1,0 +1,274 @@
+"""The coders' pages through Datasette's own ASGI client, on a copy of the built seed corpus."""
+
+import asyncio
+import os
+import re
+import shutil
+import sqlite3
+
+import pytest
+
+from casebase import build, coding, serving
+from conftest import METADATA, PASSWORDS
+
+# "Indsats: Virtuel bostøttemodel med video/telefon-besøg ... arrangeret samlede gåture." (VIVE, Middelfart)
+WALKS = "vive2021-d5824dac7eea"
+MARKER = "Gem og næste"
+
+
+@pytest.fixture
+def site(coding_site):
+    root, settings = coding_site
+    return root, settings, serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
+
+
+async def login(datasette, name="anna", password=None):
+    page = await datasette.client.get("/-/casebase/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    cookies = {"ds_csrftoken": page.cookies["ds_csrftoken"]}
+    response = await datasette.client.post(
+        "/-/casebase/login",
+        data={"name": name, "password": password or PASSWORDS[name], "csrftoken": token},
+        cookies=cookies,
+    )
+    assert response.status_code == 302, response.text
+    cookies["ds_actor"] = response.cookies["ds_actor"]
+    return cookies, token
+
+
+def csv_rows(root, coder):
+    path = root / "corpus" / "coding" / f"{coder}.csv"
+    return coding.read_file(path) if path.exists() else []
+
+
+def codings_of(root, excerpt_id):
+    conn = sqlite3.connect(root / "db" / "casebase.db")
+    try:
+        return {row[0]: (row[1], row[2]) for row in conn.execute(
+            "select code_id, origin, coder from codings where excerpt_id = ?", (excerpt_id,)
+        )}
+    finally:
+        conn.close()
+
+
+async def test_public_server_has_no_coding_routes(built_db):
+    datasette = serving.make_datasette(built_db, METADATA)
+    assert (await datasette.client.get("/-/casebase/login")).status_code == 403
+    assert (await datasette.client.post(f"/-/casebase/code/{WALKS}", data={"codes": "to_go"})).status_code == 403
+    page = await datasette.client.get("/casebase/excerpts?_size=5")
+    assert "✎" not in page.text
+
+
+async def test_anonymous_visitors_are_sent_to_login_and_cannot_write(site):
+    root, _, datasette = site
+    before = codings_of(root, WALKS)
+    page = await datasette.client.get(f"/-/casebase/code/{WALKS}")
+    assert page.status_code == 302 and page.headers["location"].startswith("/-/casebase/login")
+    login_page = await datasette.client.get("/-/casebase/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', login_page.text).group(1)
+    cookies = {"ds_csrftoken": login_page.cookies["ds_csrftoken"]}
+    response = await datasette.client.post(
+        f"/-/casebase/code/{WALKS}", data={"codes": "to_go", "csrftoken": token}, cookies=cookies
+    )
+    assert response.status_code == 403
+    assert csv_rows(root, "anna") == [] and codings_of(root, WALKS) == before
+    retrain = await datasette.client.post("/-/casebase/retrain", data={"csrftoken": token}, cookies=cookies)
+    assert retrain.status_code == 403
+
+
+async def test_wrong_password_and_unknown_coder_are_refused(site):
+    _, _, datasette = site
+    page = await datasette.client.get("/-/casebase/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    cookies = {"ds_csrftoken": page.cookies["ds_csrftoken"]}
+    for name, password in (("anna", "forkert-kode"), ("eve", "anna-koder-1")):
+        response = await datasette.client.post(
+            "/-/casebase/login", data={"name": name, "password": password, "csrftoken": token}, cookies=cookies
+        )
+        assert response.status_code == 403 and "Forkert navn eller adgangskode" in response.text
+        assert "ds_actor" not in response.cookies
+
+
+async def test_a_save_without_the_csrf_token_is_refused(site):
+    root, _, datasette = site
+    cookies, _ = await login(datasette)
+    response = await datasette.client.post(f"/-/casebase/code/{WALKS}", data={"codes": "to_go"}, cookies=cookies)
+    assert response.status_code == 403
+    assert csv_rows(root, "anna") == []
+    assert "to_go" not in codings_of(root, WALKS)
+
+
+async def test_the_coding_page_shows_context_provenance_and_evidence(site):
+    _, _, datasette = site
+    cookies, _ = await login(datasette)
+    page = await datasette.client.get(f"/-/casebase/code/{WALKS}", cookies=cookies)
+    assert page.status_code == 200
+    html = page.text
+    assert "bostøttemodel med" in html
+    assert "Formål: Virtuel bostøtte." in html  # the excerpt before
+    assert "Læring: De digitale besøg" in html  # the excerpt after
+    assert 'href="/casebase/cases/vive2021-middelfart-voksenservice"' in html
+    assert 'href="/casebase/sources/vive2021"' in html
+    # Rule evidence is marked inside the text, with the pattern that matched.
+    assert re.search(r'<mark[^>]*title="[^"]*walk_and_talk: \*gåtur\*[^"]*">gåture</mark>', html)
+    # The human decision already recorded (coder2 coded this excerpt) shows with its origin.
+    assert 'data-code="walk_and_talk" data-origin="human"' in html
+    # The codebook's hierarchy: the child checkbox names its parent.
+    assert 'value="walk_and_talk" data-parent="outdoor"' in html
+
+
+async def test_saving_writes_the_csv_and_changes_the_codes_at_once(site):
+    root, _, datasette = site
+    cookies, token = await login(datasette)
+    excerpt = "vive2021-d7647d1ca08f"
+    response = await datasette.client.post(
+        f"/-/casebase/code/{excerpt}",
+        data={"codes": ["walk_and_talk"], "note": "<script>alert(1)</script>", "csrftoken": token, "action": "save"},
+        cookies=cookies,
+    )
+    assert response.status_code == 302 and "saved=1" in response.headers["location"]
+    rows = csv_rows(root, "anna")
+    assert [(r.excerpt_id, r.codes, r.note) for r in rows] == [
+        (excerpt, ["outdoor", "walk_and_talk"], "<script>alert(1)</script>")
+    ]
+    assert codings_of(root, excerpt) == {"outdoor": ("human", "anna"), "walk_and_talk": ("human", "anna")}
+    page = await datasette.client.get(response.headers["location"], cookies=cookies)
+    assert "Gemt i din kodefil" in page.text
+    assert 'data-code="walk_and_talk" data-origin="human"' in page.text
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    # Saving "none of the codes" is a decision too: the excerpt then has no codes.
+    await datasette.client.post(
+        f"/-/casebase/code/{excerpt}", data={"csrftoken": token, "action": "save"}, cookies=cookies
+    )
+    assert codings_of(root, excerpt) == {}
+    assert [r.codes for r in csv_rows(root, "anna")] == [["outdoor", "walk_and_talk"], []]
+
+
+async def test_save_and_next_walks_the_queue(site):
+    root, _, datasette = site
+    cookies, token = await login(datasette)
+    queue = await datasette.client.get("/-/casebase/queue?queue=uncoded", cookies=cookies)
+    first = re.search(r'href="/-/casebase/code/([^"?]+)\?queue=uncoded"', queue.text).group(1)
+    count = int(re.search(r'data-count="uncoded">(\d+)<', queue.text).group(1))
+    response = await datasette.client.post(
+        f"/-/casebase/code/{first}",
+        data={"codes": ["to_go"], "queue": "uncoded", "csrftoken": token, "action": "next"},
+        cookies=cookies,
+    )
+    target = response.headers["location"]
+    assert response.status_code == 302 and target.startswith("/-/casebase/code/") and first not in target
+    assert target.endswith("?queue=uncoded")
+    queue = await datasette.client.get("/-/casebase/queue?queue=uncoded", cookies=cookies)
+    assert int(re.search(r'data-count="uncoded">(\d+)<', queue.text).group(1)) == count - 1
+    # Filtered by a code, the queue only lists excerpts the model or the rules give that code.
+    filtered = await datasette.client.get("/-/casebase/queue?queue=uncoded&code=digital_shift", cookies=cookies)
+    listed = re.findall(r'href="/-/casebase/code/([^"?]+)\?queue=uncoded&amp;code=digital_shift"', filtered.text)
+    conn = sqlite3.connect(root / "db" / "casebase.db")
+    coded = {r[0] for r in conn.execute("select excerpt_id from codings where code_id = 'digital_shift'")}
+    assert listed and set(listed) <= coded
+
+
+async def test_blind_mode_hides_suggestions_and_other_coders(site):
+    _, _, datasette = site
+    cookies, _ = await login(datasette, "bo")
+    seen = await datasette.client.get(f"/-/casebase/code/{WALKS}", cookies=cookies)
+    blind = await datasette.client.get(f"/-/casebase/code/{WALKS}?blind=1", cookies=cookies)
+    assert "coder2" in seen.text and "tærskel" in seen.text and "<mark" in seen.text
+    assert "coder2" not in blind.text and "tærskel" not in blind.text and "<mark" not in blind.text
+    assert " checked" not in blind.text  # nothing pre-ticked from others
+    queue = await datasette.client.get("/-/casebase/queue?queue=double&blind=1", cookies=cookies)
+    assert "(blind" in queue.text and int(re.search(r'data-count="double">(\d+)<', queue.text).group(1)) == 697
+
+
+async def test_uncertain_queue_is_ordered_by_distance_to_the_threshold(site):
+    root, _, datasette = site
+    cookies, _ = await login(datasette)
+    page = await datasette.client.get("/-/casebase/queue?queue=uncertain&code=digital_shift", cookies=cookies)
+    shown = re.findall(r"<td>digital_shift</td>\s*<td>([0-9.]+) / ([0-9.]+)</td>", page.text)
+    distances = [abs(float(s) - float(t)) for s, t in shown]
+    assert len(distances) > 10 and distances == sorted(distances)
+    conn = sqlite3.connect(root / "db" / "casebase.db")
+    human = {r[0] for r in conn.execute("select excerpt_id from decisions")}
+    listed = re.findall(r'href="/-/casebase/code/([^"?]+)\?queue=uncertain', page.text)
+    assert listed and not human & set(listed)
+
+
+async def test_a_decision_survives_a_rebuild_and_a_stale_swap(site):
+    root, settings, datasette = site
+    cookies, token = await login(datasette)
+    excerpt = "vive2021-d7647d1ca08f"
+    stale = root / "stale.db"
+    shutil.copy(root / "db" / "casebase.db", stale)
+    await datasette.client.post(
+        f"/-/casebase/code/{excerpt}", data={"codes": ["to_go"], "csrftoken": token, "action": "save"}, cookies=cookies
+    )
+    # A build that read the coding files before the save swaps in a database without it:
+    # the server notices the new file and re-applies the decision from the coder's CSV.
+    os.replace(stale, root / "db" / "casebase.db")
+    page = await datasette.client.get(f"/-/casebase/code/{excerpt}", cookies=cookies)
+    assert 'data-code="to_go" data-origin="human"' in page.text
+    # A real rebuild from the corpus keeps it too.
+    report = build.build(settings.corpus, root / "db" / "casebase.db", settings.codebook)
+    assert report.unplaced == 0
+    page = await datasette.client.get(f"/-/casebase/code/{excerpt}", cookies=cookies)
+    assert 'data-code="to_go" data-origin="human"' in page.text
+    assert codings_of(root, excerpt) == {"to_go": ("human", "anna")}
+
+
+async def test_a_changed_codebook_refuses_saves_until_rebuilt(site):
+    root, settings, datasette = site
+    cookies, token = await login(datasette)
+    text = settings.codebook.read_text(encoding="utf-8")
+    settings.codebook.write_text(text.replace("Digital omstilling", "Digital omstilling (ny)", 1), encoding="utf-8")
+    page = await datasette.client.get(f"/-/casebase/code/{WALKS}", cookies=cookies)
+    assert "Kodebogen er ændret" in page.text
+    response = await datasette.client.post(
+        f"/-/casebase/code/{WALKS}", data={"codes": ["to_go"], "csrftoken": token, "action": "save"}, cookies=cookies
+    )
+    assert response.status_code == 409 and "kodebogen er ændret" in response.text
+    assert csv_rows(root, "anna") == []
+
+
+async def test_unknown_code_is_refused(site):
+    root, _, datasette = site
+    cookies, token = await login(datasette)
+    response = await datasette.client.post(
+        f"/-/casebase/code/{WALKS}", data={"codes": ["teleportation"], "csrftoken": token}, cookies=cookies
+    )
+    assert response.status_code == 409 and "ukendt kode: teleportation" in response.text
+    assert csv_rows(root, "anna") == []
+
+
+async def test_two_coders_saving_at_once_lose_nothing(site):
+    root, _, datasette = site
+    anna, anna_token = await login(datasette, "anna")
+    bo, bo_token = await login(datasette, "bo")
+    excerpts = [r[0] for r in sqlite3.connect(root / "db" / "casebase.db").execute(
+        "select id from excerpts where kind = 'paragraph' order by source_id, seq limit 10"
+    )]
+
+    async def save(cookies, token, excerpt):
+        response = await datasette.client.post(
+            f"/-/casebase/code/{excerpt}", data={"codes": ["outdoor"], "csrftoken": token}, cookies=cookies
+        )
+        assert response.status_code == 302
+
+    await asyncio.gather(*(
+        save(cookies, token, e)
+        for e in excerpts
+        for cookies, token in ((anna, anna_token), (bo, bo_token))
+    ))
+    assert sorted(r.excerpt_id for r in csv_rows(root, "anna")) == sorted(excerpts)
+    assert sorted(r.excerpt_id for r in csv_rows(root, "bo")) == sorted(excerpts)
+    conn = sqlite3.connect(root / "db" / "casebase.db")
+    held = conn.execute("select count(*) from decisions where coder in ('anna', 'bo')").fetchone()[0]
+    assert held == 20
+
+
+async def test_excerpt_rows_link_to_their_coding_page(site):
+    _, _, datasette = site
+    cookies, _ = await login(datasette)
+    page = await datasette.client.get("/casebase/excerpts?_size=3", cookies=cookies)
+    assert re.search(r'href="/-/casebase/code/[a-z0-9-]+-[0-9a-f]{12}"', page.text)
+    codings = await datasette.client.get("/casebase/codings?_size=3", cookies=cookies)
+    assert "/-/casebase/code/" in codings.text
