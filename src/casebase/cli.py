@@ -287,3 +287,120 @@ def coders_list(coders_path: Path):
 
     for name in coders.names(coders_path):
         click.echo(name)
+
+
+def _origins_option(default: str, help_text: str):
+    def parse(ctx, param, value: str) -> tuple[str, ...]:
+        from .store import ORIGINS
+
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [v for v in items if v not in ORIGINS]
+        if unknown or not items:
+            raise click.BadParameter(
+                f"{', '.join(unknown) or repr(value)}: use a comma-separated list of {', '.join(ORIGINS)}"
+            )
+        return tuple(o for o in ORIGINS if o in items)
+
+    return click.option("--origin", "origins", default=default, show_default=True, callback=parse, help=help_text)
+
+
+@cli.group(name="export")
+def export_group():
+    """Publish the coded corpus for other tools: REFI-QDA (.qdpx, .qdc) and Excel (.xlsx)."""
+
+
+@export_group.command(name="qdpx")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@_origins_option(
+    "human",
+    "Which codings to export: human, model, rule, comma-separated. REFI-QDA cannot say where a coding "
+    "came from except by its user, so model and rule codings come under a user per model run and 'rules'.",
+)
+@click.option("--name", default="casebase", show_default=True, help="The project's name in the QDA program.")
+def export_qdpx(out: Path, db_path: Path, origins: tuple[str, ...], name: str):
+    """Write a REFI-QDA project (.qdpx) for NVivo, ATLAS.ti, MAXQDA and others.
+
+    The codebook, every source's cleaned text, the codings as selections at
+    the excerpts' offsets, the cases with their variables (municipality, area,
+    target group, theme), and the coders as users. Re-exports of the same
+    database are byte-identical.
+    """
+    from . import refiqda
+
+    report = refiqda.export_qdpx(db_path, out, origins, name)
+    codings = ", ".join(f"{count} {origin}" for origin, count in sorted(report.codings.items())) or "none"
+    click.echo(
+        f"Wrote {report.path}: {report.sources} sources, {report.selections} selections, "
+        f"codings: {codings}; {report.cases} cases, {report.users} users"
+    )
+    if not report.codings:
+        click.echo("No codings of that origin; add --origin human,model,rule for the model's and the rules' codings.")
+
+
+@export_group.command(name="qdc")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@codebook_option
+def export_qdc(out: Path, codebook: Path):
+    """Write the codebook as a REFI-QDA codebook (.qdc).
+
+    Names are the Danish labels; the description carries the definition and
+    the include/exclude criteria. Each code's GUID is derived from its id, so
+    'casebase import qdc' recognises the codes again after a round trip.
+    """
+    from . import codebook as codebook_stage, refiqda
+
+    count = refiqda.export_qdc(codebook_stage.load(codebook), out)
+    click.echo(f"Wrote {out}: {count} codes")
+
+
+@export_group.command(name="xlsx")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@_origins_option(
+    "human,model,rule",
+    "Which final codings to count: human, model, rule, comma-separated.",
+)
+def export_xlsx(out: Path, db_path: Path, origins: tuple[str, ...]):
+    """Write an Excel workbook: case × code and source × code counts, and the coded excerpts."""
+    from . import spreadsheet
+
+    report = spreadsheet.export_xlsx(db_path, out, origins)
+    click.echo(
+        f"Wrote {report.path}: {report.cases} cases, {report.sources} sources, "
+        f"{report.excerpts} coded excerpts ({report.codings} codings: {', '.join(origins)})"
+    )
+
+
+@cli.group(name="import")
+def import_group():
+    """Bring in work done in other tools. (Coding decisions: see import-decisions.)"""
+
+
+@import_group.command(name="qdc")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@codebook_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the codebook YAML (default: the --codebook file).",
+)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def import_qdc(file: Path, codebook: Path, output: Path | None, force: bool):
+    """Write a codebook YAML from a REFI-QDA codebook (.qdc) made in NVivo, ATLAS.ti, MAXQDA ….
+
+    Names become label_da, the hierarchy parent, colours colour, descriptions
+    the definition (with include/exclude lists where the description has
+    them). Codes that the --codebook file already has, found by GUID or name,
+    keep their id, English label, examples and patterns; new codes get an id
+    made from their name. Refuses to replace an existing file unless --force.
+    """
+    from . import refiqda
+
+    report = refiqda.import_qdc(file, output or codebook, existing_path=codebook, force=force)
+    click.echo(f"Wrote {report.path}: {report.codes} codes ({len(report.kept)} kept their id, {len(report.new)} new)")
+    if report.new:
+        click.echo(f"new codes: {', '.join(report.new)}")
+    if report.removed:
+        click.echo(f"no longer in the codebook: {', '.join(report.removed)}")

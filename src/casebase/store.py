@@ -8,14 +8,21 @@ killed build leaves the previous database as it was.
 from __future__ import annotations
 
 import os
+import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
 
+from .errors import CasebaseError
+
 # unicode61 without diacritic folding: in Danish å, æ and ø are letters of their
 # own ("får" is not "far"), so they must not be folded to a and o.
 FTS_TOKENIZE = "unicode61 remove_diacritics 0"
+# Where a coding came from: the values of codings.origin.
+ORIGINS = ("human", "model", "rule")
+# What the publishing commands (exports) read; a file without them is no build of ours.
+BUILT_TABLES = ("sources", "source_texts", "cases", "excerpts", "attributes", "codes", "codings", "decisions")
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
@@ -378,3 +385,22 @@ def write_suggestions(db: sqlite_utils.Database, rows) -> None:
 def write_model_run(db: sqlite_utils.Database, run: dict, metrics: list[dict]) -> None:
     db["model_runs"].insert(run)
     db["code_metrics"].insert_all(metrics)
+
+
+def open_built(path: Path) -> sqlite_utils.Database:
+    """Open a built database read-only, or say clearly why it cannot be used."""
+    path = Path(path)
+    if not path.is_file():
+        raise CasebaseError("no database; run 'casebase build' first", file=path)
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        tables = {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
+    except sqlite3.DatabaseError:
+        raise CasebaseError("not a casebase database (not an SQLite file); run 'casebase build'", file=path) from None
+    missing = [t for t in BUILT_TABLES if t not in tables]
+    if missing:
+        conn.close()
+        raise CasebaseError(
+            f"not a casebase database (no table {', '.join(missing)}); run 'casebase build'", file=path
+        )
+    return sqlite_utils.Database(conn)
