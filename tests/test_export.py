@@ -91,6 +91,8 @@ def human_db(built_db, tmp_path_factory):
     root = tmp_path_factory.mktemp("human")
     corpus = root / "corpus"
     shutil.copytree(CORPUS, corpus)
+    for path in (corpus / "coding").glob("*.csv"):
+        path.unlink()  # only the two coders below
     book = codebook.load(CODEBOOK)
     db = sqlite_utils.Database(built_db)
 
@@ -180,7 +182,16 @@ def test_each_coding_carries_its_code(all_origins_qdpx, built_db):
     }
     assert found == expected
     users = {u.get("guid"): u.get("name") for u in root.iterfind("q:Users/q:User", NS)}
-    assert users == {refiqda.guid("user", "rules"): "rules"}  # the seed database has rule codings only
+    # One user per human coder, one per model run, one for the rules: as the codings table says.
+    expected_users = set()
+    for row in db.query("select distinct origin, coder, model_run from codings"):
+        if row["origin"] == "human":
+            expected_users.add(row["coder"])
+        elif row["origin"] == "model":
+            expected_users.add(f"model {row['model_run']}")
+        else:
+            expected_users.add("rules")
+    assert set(users.values()) == expected_users and {"coder1", "coder2", "coder3", "rules"} <= expected_users
     creators = {c.get("creatingUser") for c in root.iterfind(".//q:Coding", NS)}
     assert creators == set(users)
 
@@ -189,10 +200,12 @@ def test_only_human_codings_by_default(built_db, tmp_path):
     out = tmp_path / "default.qdpx"
     result = run("export", "qdpx", out, "--db", built_db)
     assert result.exit_code == 0, result.output
-    assert "--origin human,model,rule" in result.output  # says how to get the others
     _, root, _ = read_qdpx(out)
-    assert root.find(".//q:Coding", NS) is None
-    assert root.find("q:Users", NS) is None
+    db = sqlite_utils.Database(built_db)
+    human = db.execute("select count(*) from codings where origin = 'human'").fetchone()[0]
+    assert len(root.findall(".//q:Coding", NS)) == human > 0
+    users = {u.get("name") for u in root.iterfind("q:Users/q:User", NS)}
+    assert users == {"coder1", "coder2", "coder3"}  # no model run, no rules
 
 
 def test_human_codings_come_with_their_coders(human_db, tmp_path):
@@ -510,10 +523,14 @@ def test_xlsx_coded_excerpts_one_row_each(workbook, built_db):
     texts = {r["id"]: r["text"] for r in db.query("select id, text from excerpts")}
     for row in rows:
         assert row["Tekst"] == texts[row["Uddrag-id"]]
-        assert row["Koder"] and row["Oprindelse"] == "regel"  # the seed database: rules only
+        assert row["Koder"] and set(row["Oprindelse"].split(", ")) <= {"menneske", "model", "regel"}
     walk = next(r for r in rows if r["Uddrag-id"] == "vive2021-06540595e1ac")
     assert walk["Kode-id'er"].split() == ["outdoor", "walk_and_talk"]
-    assert walk["Walk-and-talk / gåture"] == "regel" and walk["Digital omstilling"] is None
+    origin = db.execute(
+        "select origin from codings where excerpt_id = 'vive2021-06540595e1ac' and code_id = 'walk_and_talk'"
+    ).fetchone()[0]
+    shown = {"human": "menneske", "model": "model", "rule": "regel"}[origin]
+    assert walk["Walk-and-talk / gåture"] == shown and walk["Digital omstilling"] is None
     assert walk["Case-id"] and walk["Side"]
 
 

@@ -10,16 +10,21 @@ that train, evaluate and check see exactly what a build sees.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, assign, classify, codebook as codebook_mod, coding, nlp, parsers, rules, segment, sources, store
+import numpy as np
+
+from . import __version__, agreement, assign, classify, codebook as codebook_mod, coding, nlp, parsers, rules, segment, sources, store
 from .errors import CasebaseError
 
 STAGES = ("sources", "nlp", "coding", "store")
 EVALUATION_FILE = "evaluation.json"
+OUT_OF_FOLD_FILE = "out_of_fold.json"
+DEFAULT_FOLDS = 5
 
 
 @dataclass
@@ -155,11 +160,93 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
             "codebook_version": prepared.codebook.version,
             "nlp_pipeline": prepared.pipeline_name,
             "created": coding.now(),
-            "run": f"run-{wanted[:10]}",
+            "run": run_id(wanted),
         },
     )
     classify.save(model, directory)
     return model, True
+
+
+def run_id(training_hash: str) -> str:
+    """A model run is named after the decisions it was trained on."""
+    return f"run-{training_hash[:10]}"
+
+
+@dataclass
+class OutOfFold:
+    """Each human-coded excerpt's codes as predicted by a model trained without it."""
+
+    run: str
+    excerpt_ids: list[str]
+    code_ids: list[str]
+    predicted: np.ndarray  # 1/0 per code; NaN where the fold's model had too few examples
+    folds: int
+
+
+def out_of_fold(prepared: Prepared, directory: Path, folds: int | None = None, compute: bool = True) -> OutOfFold | None:
+    """Out-of-fold predictions for today's human decisions (the model as an honest
+    extra coder, and the basis of ``casebase evaluate``).
+
+    They cost one training per fold, minutes on the real corpus, so they are kept
+    in the models folder and reused while the decisions, codebook and NLP pipeline
+    are unchanged (made with any number of folds unless ``folds`` asks for one).
+    Without a usable saved set, they are made and saved, or None is returned when
+    ``compute`` is false. None, too, when there are no decisions.
+    """
+    records, Y = prepared.training_data()
+    if not records:
+        return None
+    excerpt_ids = [p.excerpt_id for p in assign.training_decisions(prepared.resolution)]
+    key = {
+        "training_hash": classify.training_hash(records, Y),
+        "codebook_version": prepared.codebook.version,
+        "nlp_pipeline": prepared.pipeline_name,
+        "code_ids": prepared.codebook.ids,
+        "min_examples": classify.MIN_EXAMPLES,
+    }
+    run = run_id(key["training_hash"])
+    path = Path(directory) / OUT_OF_FOLD_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = None
+    if (
+        saved
+        and saved.get("key") == key
+        and saved.get("excerpt_ids") == excerpt_ids
+        and (folds is None or saved.get("folds") == folds)
+    ):
+        predicted = np.array(saved["predicted"], dtype=float).reshape(Y.shape)  # null -> NaN
+        return OutOfFold(run, excerpt_ids, list(key["code_ids"]), predicted, saved["folds"])
+    if not compute:
+        return None
+    wanted = folds or DEFAULT_FOLDS
+    positives = np.nansum(Y, axis=0)
+    negatives = np.sum(Y == 0, axis=0)
+    if len(records) < 2 or not np.any(np.minimum(positives, negatives) >= classify.MIN_EXAMPLES):
+        # No code has enough examples to be learnt: nothing to train, nothing predicted.
+        predicted, used = np.full(Y.shape, np.nan), min(wanted, len(records))
+    else:
+        used = min(wanted, len(records))
+        parents = {c.id: c.parent for c in prepared.codebook.codes.values() if c.parent}
+        predicted = classify.out_of_fold_predictions(records, Y, prepared.codebook.ids, parents, folds=used)
+    result = OutOfFold(run, excerpt_ids, list(key["code_ids"]), predicted, used)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{OUT_OF_FOLD_FILE}.tmp"
+    tmp.write_text(
+        json.dumps(
+            {
+                "key": key,
+                "folds": used,
+                "excerpt_ids": excerpt_ids,
+                "predicted": [[None if np.isnan(v) else int(v) for v in row] for row in predicted],
+            }
+        ),
+        encoding="utf-8",
+    )
+    os.replace(tmp, path)
+    return result
 
 
 def read_evaluation(directory: Path, run: str) -> dict | None:
@@ -235,6 +322,9 @@ def build(
     run = model.metadata["run"] if model else None
     assignment = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, model, run)
     codings = assignment.codings
+    # Agreement figures from the saved out-of-fold predictions only: making them
+    # would cost a training per fold on every build ('casebase agreement' makes them).
+    agreement_figures = agreement.compute(prepared, out_of_fold(prepared, model_directory, compute=False))
     stage("coding")
 
     with store.atomic_database(report.db_path) as db:
@@ -257,6 +347,7 @@ def build(
         if model:
             run_row, metrics = model_run_rows(model, read_evaluation(model_directory, run))
             store.write_model_run(db, run_row, metrics)
+        store.write_agreement(db, agreement_figures.rows())
         store.create_indexes(db)
         store.write_build_info(
             db,

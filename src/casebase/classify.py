@@ -379,37 +379,55 @@ def _prf(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
     return float(p), float(r), float(f)
 
 
+def out_of_fold_predictions(
+    records: list[dict],
+    Y,
+    code_ids: list[str],
+    parents: dict[str, str],
+    folds: int = 5,
+) -> np.ndarray:
+    """Each example's codes as predicted by a model trained without it (k-fold):
+    1/0 per code, NaN where that fold's model had too few examples for the code.
+    A model scored on its own training data would look better than it is."""
+    from sklearn.model_selection import KFold
+
+    Y = np.asarray(Y, dtype=float)
+    predicted = np.full(Y.shape, np.nan)
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
+    for train_idx, test_idx in splitter.split(np.arange(len(records))):
+        pipeline = make_pipeline(code_ids, parents).fit([records[i] for i in train_idx], Y[train_idx])
+        predicted[test_idx] = pipeline.predict([records[i] for i in test_idx])
+    return predicted
+
+
 def evaluate(
     records: list[dict],
     Y,
     code_ids: list[str],
     parents: dict[str, str],
     folds: int = 5,
+    predicted: np.ndarray | None = None,
 ) -> dict:
     """K-fold cross-validation on the human decisions.
 
     Two systems are scored on the same out-of-fold predictions: the product's
     (model where a code has enough examples, rules otherwise) and the rules
     alone, the baseline. Per code: precision, recall, F1, support; plus micro
-    and macro averages over the codes.
+    and macro averages over the codes. ``predicted`` may pass in out-of-fold
+    predictions already made for these records.
     """
-    from sklearn.model_selection import KFold
-
     Y = np.asarray(Y, dtype=float)
     n = len(records)
-    system = np.full(Y.shape, np.nan)
-    splitter = KFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
     index = {code: j for j, code in enumerate(code_ids)}
     rules = np.zeros(Y.shape)
     for i, rec in enumerate(records):
         for code in rec["rules"]:
             if code in index:
                 rules[i, index[code]] = 1
-    for train_idx, test_idx in splitter.split(np.arange(n)):
-        pipeline = make_pipeline(code_ids, parents).fit([records[i] for i in train_idx], Y[train_idx])
-        predicted = pipeline.predict([records[i] for i in test_idx])
-        # Codes the fold's model could not learn fall back to the rules, as in a build.
-        system[test_idx] = np.where(np.isnan(predicted), rules[test_idx], predicted)
+    if predicted is None:
+        predicted = out_of_fold_predictions(records, Y, code_ids, parents, folds)
+    # Codes a fold's model could not learn fall back to the rules, as in a build.
+    system = np.where(np.isnan(predicted), rules, predicted)
     full = make_pipeline(code_ids, parents).fit(records, Y).named_steps["codes"]
     result = {"examples": n, "folds": folds, "codes": {}, "baseline": {}}
     micro = {"system": [0, 0, 0], "baseline": [0, 0, 0]}

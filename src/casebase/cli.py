@@ -181,9 +181,44 @@ def evaluate(corpus: Path, codebook: Path, db_path: Path, folds: int):
     model, _ = build_stage.current_model(prepared, directory)
     if model is None:
         raise CasebaseError("no human coding decisions to evaluate on", file=corpus / "coding")
-    evaluation = evaluate_stage.run(prepared, model, folds=folds)
+    evaluation = evaluate_stage.run(prepared, model, folds=folds, directory=directory)
     evaluate_stage.save(evaluation, directory, db_path, model)
     click.echo(evaluate_stage.table(evaluation, prepared.codebook))
+
+
+@cli.command()
+@corpus_option
+@codebook_option
+@db_option
+def agreement(corpus: Path, codebook: Path, db_path: Path):
+    """Intercoder agreement per code and overall, and the model as an extra coder.
+
+    On the excerpts coded by two or more coders: percent agreement,
+    Krippendorff's alpha and Cohen's kappa for each pair of coders; the model's
+    out-of-fold predictions against each coder. Prints the figures and stores
+    them in the database's agreement table.
+    """
+    from . import agreement as agreement_stage, store
+
+    prepared = build_stage.prepare(corpus, codebook)
+    if not prepared.resolution.placed:
+        raise CasebaseError("no human coding decisions to measure agreement on", file=corpus / "coding")
+    directory = build_stage.models_dir(db_path)
+    out_of_fold = build_stage.out_of_fold(prepared, directory, compute=False)
+    if out_of_fold is None:
+        click.echo(
+            f"Cross-validating the model on the human-coded excerpts ({build_stage.DEFAULT_FOLDS} trainings;"
+            " minutes on a real corpus, kept for later runs) ...",
+            err=True,
+        )
+        out_of_fold = build_stage.out_of_fold(prepared, directory)
+    result = agreement_stage.compute(prepared, out_of_fold)
+    click.echo(agreement_stage.table(result, prepared.codebook))
+    if db_path.exists():
+        store.replace_agreement(db_path, result.rows())
+        click.echo(f"Stored {len(result.figures)} figures in the agreement table of {db_path}")
+    else:
+        click.echo(f"Not stored: no database at {db_path} (run 'casebase build')")
 
 
 @cli.command()

@@ -16,10 +16,17 @@ from . import build as build_stage
 from . import classify, store
 
 
-def run(prepared: build_stage.Prepared, model: classify.Model, folds: int = 5) -> dict:
+def run(prepared: build_stage.Prepared, model: classify.Model, folds: int = 5, directory: Path | None = None) -> dict:
+    """With ``directory`` (the models folder), the out-of-fold predictions are
+    shared with ``casebase agreement``: reused if made, saved if not."""
     records, Y = prepared.training_data()
     parents = {c.id: c.parent for c in prepared.codebook.codes.values() if c.parent}
-    result = classify.evaluate(records, Y, prepared.codebook.ids, parents, folds=folds)
+    predicted = None
+    if directory is not None:
+        out_of_fold = build_stage.out_of_fold(prepared, directory, folds=folds)
+        if out_of_fold is not None and out_of_fold.folds == folds:
+            predicted = out_of_fold.predicted
+    result = classify.evaluate(records, Y, prepared.codebook.ids, parents, folds=folds, predicted=predicted)
     run_id = model.metadata["run"]
     metrics = []
     for system, table in (("model", result["codes"]), ("rules", result["baseline"])):

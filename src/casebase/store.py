@@ -183,6 +183,28 @@ def create_schema(db: sqlite_utils.Database) -> None:
         pk=("run", "system", "code_id"),
         foreign_keys=[("run", "model_runs", "id"), ("code_id", "codes", "id")],
     )
+    create_agreement_table(db)
+
+
+AGREEMENT_COLUMNS = {
+    "scope": str,  # code | pooled (every excerpt × code a unit) | mean (of the codes' values)
+    "code_id": str,
+    "measure": str,  # percent_agreement | krippendorff_alpha | cohen_kappa
+    "coder_a": str,
+    "coder_b": str,  # a coder, or "model" (out-of-fold predictions)
+    "coders": int,
+    "codes": int,
+    "units": int,
+    "value": float,  # NULL where the measure is undefined; note says why
+    "note": str,
+    "model_run": str,
+    "codebook_version": str,
+    "computed": str,
+}
+
+
+def create_agreement_table(db: sqlite_utils.Database) -> None:
+    db["agreement"].create(AGREEMENT_COLUMNS, foreign_keys=[("code_id", "codes", "id")], if_not_exists=True)
 
 
 def create_indexes(db: sqlite_utils.Database) -> None:
@@ -404,3 +426,20 @@ def open_built(path: Path) -> sqlite_utils.Database:
             f"not a casebase database (no table {', '.join(missing)}); run 'casebase build'", file=path
         )
     return sqlite_utils.Database(conn)
+
+
+def write_agreement(db: sqlite_utils.Database, rows: list[dict]) -> None:
+    db["agreement"].insert_all(rows, batch_size=1000)
+
+
+def replace_agreement(path: Path, rows: list[dict]) -> None:
+    """Swap the agreement figures of a built database for new ones in one
+    transaction: on any failure the previous figures stay as they were."""
+    db = sqlite_utils.Database(path)
+    try:
+        with db.atomic():
+            create_agreement_table(db)
+            db["agreement"].delete_where()
+            write_agreement(db, rows)
+    finally:
+        db.close()
