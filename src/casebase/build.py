@@ -146,6 +146,7 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
         and saved.get("training_hash") == wanted
         and saved.get("codebook_version") == prepared.codebook.version
         and saved.get("nlp_pipeline") == prepared.pipeline_name
+        and saved.get("model_format") == classify.MODEL_FORMAT
     ):
         model = classify.load(directory)
         if model is not None:

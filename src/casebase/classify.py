@@ -30,6 +30,8 @@ from .errors import CasebaseError
 
 RANDOM_STATE = 0
 MIN_EXAMPLES = 6  # positives and negatives a code needs before a model is trained for it
+# Raised whenever features or estimators change, so a build retrains a model saved by an older casebase.
+MODEL_FORMAT = 2
 
 
 def _field(records, name):
@@ -299,6 +301,7 @@ def train(records: list[dict], Y, code_ids: list[str], parents: dict[str, str], 
         "support": pipeline.named_steps["codes"].support_,
         "cv_metrics": pipeline.named_steps["codes"].cv_metrics_,
         "min_examples": MIN_EXAMPLES,
+        "model_format": MODEL_FORMAT,
         "random_state": RANDOM_STATE,
         "versions": {
             "python": platform.python_version(),
