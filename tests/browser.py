@@ -1,0 +1,80 @@
+"""A real casebase server in a subprocess and a real Chromium (Debian's) driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+# Chromium flags for a headless machine with no network beyond localhost.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(*args: str):
+    """`python -m casebase serve ARGS` on a free port; yields its base URL."""
+    port = free_port()
+    log = ARTIFACTS / f"server-{port}.log"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "casebase", "serve", "--port", str(port), *args],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):  # up to a minute for start-up, checked every 0.1 s
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited: {log.read_text(errors='replace')}")
+                try:
+                    urllib.request.urlopen(base + "/-/versions.json", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                raise RuntimeError(f"server did not start: {log.read_text(errors='replace')}")
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+@contextmanager
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium.new_page()
+        finally:
+            chromium.close()
