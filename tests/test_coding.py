@@ -137,3 +137,28 @@ def test_unknown_code_in_a_file_names_the_line(tmp_path, book):
     with pytest.raises(CasebaseError, match="unknown code id 'gaature'") as error:
         coding.resolve(coding.read_all(tmp_path), book, coding.read_registry(tmp_path), {"a": WALK})
     assert error.value.line == 2 and error.value.file == str(path)
+
+
+def test_import_refuses_a_decision_written_for_another_excerpt(tmp_path):
+    from casebase import codebook as codebook_mod
+    from casebase.errors import CasebaseError
+
+    book = codebook_mod.load(REPO / "codebook.yaml")
+    texts = {
+        "vive2021-a": "Formål: Online bostøtte.",
+        "vive2021-b": "Målgruppe: Ledige borgere.",
+    }
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        '{"excerpt_id": "vive2021-a", "codes": ["digital_shift"], "text": "Formål: Online"}\n', encoding="utf-8"
+    )
+    assert [d.codes for d in coding.read_import(good, "anna", texts, book)] == [["digital_shift"]]
+    shifted = tmp_path / "shifted.jsonl"
+    shifted.write_text(
+        '{"excerpt_id": "vive2021-a", "codes": []}\n'
+        '{"excerpt_id": "vive2021-b", "codes": ["digital_shift"], "text": "Formål: Online bostøtte"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(CasebaseError) as error:
+        coding.read_import(shifted, "anna", texts, book)
+    assert error.value.line == 2 and "another excerpt" in str(error.value)

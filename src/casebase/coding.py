@@ -311,8 +311,9 @@ def resolve(
 
 def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook: Codebook) -> list[Decision]:
     """Decisions made outside casebase (a spreadsheet, another tool's export):
-    a .csv with columns excerpt_id, codes, note or a .jsonl with those fields.
-    Every row is checked before anything is written."""
+    a .csv with columns excerpt_id, codes, note (and optionally text, the start
+    of the excerpt as read) or a .jsonl with those fields. Every row is checked
+    before anything is written."""
     import json
 
     path = Path(path)
@@ -351,6 +352,15 @@ def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook:
         unknown = [c for c in codes if c not in codebook.codes]
         if unknown:
             raise CasebaseError(f"unknown code id(s): {', '.join(unknown)}", file=path, line=line)
+        # An optional "text" (the start of the excerpt as the coder read it) guards
+        # against a decision written against the wrong excerpt id.
+        seen = " ".join(str(row.get("text") or "").split())
+        if seen and not " ".join(excerpt_texts[excerpt_id].split()).startswith(seen):
+            raise CasebaseError(
+                f"the text {seen[:40]!r} is not the start of excerpt {excerpt_id!r}; was the decision written for another excerpt?",
+                file=path,
+                line=line,
+            )
         decisions.append(
             Decision(
                 excerpt_id=excerpt_id,
