@@ -272,3 +272,80 @@ async def test_excerpt_rows_link_to_their_coding_page(site):
     assert re.search(r'href="/-/casebase/code/[a-z0-9-]+-[0-9a-f]{12}"', page.text)
     codings = await datasette.client.get("/casebase/codings?_size=3", cookies=cookies)
     assert "/-/casebase/code/" in codings.text
+
+
+def _save_through_the_database(args):
+    """What a coding server does per save: the coder's CSV first, then the database."""
+    coding_dir, db_path, coder, excerpts = args
+    from casebase import codebook as codebook_mod, review
+
+    book = codebook_mod.load(coding_dir.parent.parent / "codebook.yaml")
+    conn = sqlite3.connect(db_path, timeout=60)
+    try:
+        for i, (excerpt_id, text) in enumerate(excerpts):
+            decision = coding.Decision(
+                excerpt_id, coding.snippet_of(text), ["outdoor"] if i % 2 else [], coder, coding.now(), book.version
+            )
+            (written,) = coding.append(coding_dir, [decision], book)
+            review.apply_decision(conn, written, book)
+    finally:
+        conn.close()
+
+
+def test_two_processes_saving_500_each_lose_nothing(coding_site):
+    import multiprocessing
+
+    root, settings = coding_site
+    db_path = root / "db" / "casebase.db"
+    conn = sqlite3.connect(db_path)
+    excerpts = conn.execute("select id, text from excerpts order by source_id, seq limit 1000").fetchall()
+    before = conn.execute("select count(*) from decisions").fetchone()[0]
+    conn.close()
+    jobs = [
+        (settings.coding_dir, db_path, "anna", excerpts[:500]),
+        (settings.coding_dir, db_path, "bo", excerpts[500:]),
+    ]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_save_through_the_database, jobs)
+    assert len(csv_rows(root, "anna")) == 500 and len(csv_rows(root, "bo")) == 500
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("select count(*) from decisions").fetchone()[0] == before + 1000
+    assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    # And a rebuild from the files places every one of them.
+    report = build.build(settings.corpus, db_path, settings.codebook)
+    conn = sqlite3.connect(db_path)
+    placed = conn.execute("select count(*) from decisions where coder in ('anna', 'bo') and status != 'unplaced'").fetchone()[0]
+    assert placed == 1000 and report.unplaced == 0
+
+
+async def test_retrain_from_the_browser_swaps_in_a_new_model(site):
+    from casebase.web import coding as coding_web
+
+    root, settings, datasette = site
+    cookies, token = await login(datasette)
+    await datasette.client.post(
+        f"/-/casebase/code/{WALKS}", data={"codes": ["to_go"], "csrftoken": token}, cookies=cookies
+    )
+    page = await datasette.client.get("/-/casebase/queue", cookies=cookies)
+    assert re.search(r'id="since-training">1<', page.text)
+    old_run = sqlite3.connect(root / "db" / "casebase.db").execute(
+        "select value from build_info where key = 'model_run'"
+    ).fetchone()[0]
+    response = await datasette.client.post(
+        "/-/casebase/retrain", data={"csrftoken": token, "next": "/-/casebase/queue"}, cookies=cookies
+    )
+    assert response.status_code == 302
+    for _ in range(1200):  # the background build: wait for it to finish (at most ten minutes)
+        if not coding_web.retrain_status(datasette).get("running"):
+            break
+        await asyncio.sleep(0.5)
+    status = coding_web.retrain_status(datasette)
+    assert status["ok"], status
+    page = await datasette.client.get("/-/casebase/queue", cookies=cookies)
+    new_run = re.search(r"Model: <strong>([^<]+)</strong>", page.text).group(1)
+    assert new_run != old_run  # trained on the new decision
+    assert re.search(r'id="since-training">0<', page.text)
+    assert "Seneste gen-træning færdig" in page.text
+    code_page = await datasette.client.get(f"/-/casebase/code/{WALKS}", cookies=cookies)
+    assert 'data-code="to_go" data-origin="human"' in code_page.text
