@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, agreement, assign, classify, codebook as codebook_mod, coding, nlp, parsers, rules, segment, sources, store
+from . import __version__, agreement, assign, classify, codebook as codebook_mod, coding, nlp, parsers, rules, segment, sources, store, summaries
 from .errors import CasebaseError
 
 STAGES = ("sources", "nlp", "coding", "store")
@@ -349,6 +349,7 @@ def build(
             run_row, metrics = model_run_rows(model, read_evaluation(model_directory, run))
             store.write_model_run(db, run_row, metrics)
         store.write_agreement(db, agreement_figures.rows())
+        summaries.write(db)
         store.create_indexes(db)
         store.write_build_info(
             db,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from . import summaries
 from .codebook import Codebook
 from .coding import Decision
 
@@ -138,7 +139,8 @@ def apply_decision(conn: sqlite3.Connection, decision: Decision, codebook: Codeb
 
     The decision joins the audit trail in ``decisions``; if it is the excerpt's
     most recent human decision (as in a build, the latest across coders
-    counts), the excerpt's codings become its codes with origin ``human``.
+    counts), the excerpt's codings become its codes with origin ``human``, and
+    the code summaries of the excerpt and its case follow (``summaries.refresh``).
     """
     codes = codebook.close(decision.codes)
     with conn:
@@ -171,6 +173,7 @@ def apply_decision(conn: sqlite3.Connection, decision: Decision, codebook: Codeb
                values (?, ?, 'human', 1.0, ?, null, ?)""",
             [(decision.excerpt_id, code, decision.coder, decision.codebook_version) for code in codes],
         )
+        summaries.refresh(conn, [decision.excerpt_id])
 
 
 def recorded(conn: sqlite3.Connection) -> set[tuple[str, int]]:

@@ -65,6 +65,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "source_theme": str,
             "page": int,
             "excerpt_count": int,
+            "codes": str,  # JSON array of code ids, see summaries.py
         },
         pk="id",
         foreign_keys=[("source_id", "sources", "id")],
@@ -82,6 +83,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "char_start": int,
             "char_end": int,
             "text": str,
+            "codes": str,  # JSON array of code ids, see summaries.py
             "lemmas": str,
         },
         pk="id",

@@ -1,8 +1,9 @@
 """casebase's Datasette plugin, registered through the ``datasette`` entry point.
 
 Only the hook registrations live here; the work is in ``casebase.serving``
-(database swaps after a rebuild) and ``casebase.web.coding`` (the coders'
-pages). Templates are in ``templates/``, found by Datasette because this is
+(database swaps after a rebuild), ``casebase.web.coding`` (the coders'
+pages) and ``casebase.web.publish`` (code chips, the front and case pages,
+charts). Templates are in ``templates/``, found by Datasette because this is
 the plugin's package.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datasette import hookimpl
 
 from .. import serving
-from . import coding as coding_web
+from . import coding as coding_web, publish
 
 
 def _lemmatize(text):
@@ -38,7 +39,10 @@ def asgi_wrapper(datasette):
 
 @hookimpl
 def register_routes(datasette):
-    return coding_web.routes() if serving.coding_settings(datasette) else coding_web.public_routes()
+    # The charts come first: the public server's catch-all 403 for coding URLs
+    # (coding_web.public_routes) must not shadow them.
+    coding_routes = coding_web.routes() if serving.coding_settings(datasette) else coding_web.public_routes()
+    return publish.routes() + coding_routes
 
 
 @hookimpl
@@ -47,8 +51,17 @@ def permission_allowed(datasette, actor, action):
 
 
 @hookimpl
-def render_cell(row, value, column, table, datasette):
-    return coding_web.render_excerpt_link(datasette, row, value, column, table)
+def render_cell(row, value, column, table, database, datasette):
+    # Coding links (coding mode only) first; the publishing chips and links otherwise.
+    link = coding_web.render_excerpt_link(datasette, row, value, column, table)
+    if link is not None:
+        return link
+    return publish.render_cell(row, value, column, table, database, datasette)
+
+
+@hookimpl
+def extra_template_vars(view_name, table, request, datasette):
+    return publish.extra_template_vars(view_name, table, request, datasette)
 
 
 @hookimpl
