@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, agreement, assign, classify, codebook as codebook_mod, coding, nlp, parsers, rules, segment, sources, store
+from . import __version__, agreement, analysis_cache, assign, classify, codebook as codebook_mod, fingerprint, coding, nlp, parsers, rules, segment, sources, store
 from .errors import CasebaseError
 
 STAGES = ("sources", "nlp", "coding", "store")
@@ -94,25 +94,88 @@ def read_corpus(corpus_dir: Path) -> list[SourceResult]:
     return [process_source(source) for source in sources.load_sources(corpus_dir)]
 
 
-def analyse(results: list[SourceResult], codebook: codebook_mod.Codebook) -> str:
-    """Lemmas and rule hits for every excerpt; returns the NLP pipeline's name."""
-    pipeline = nlp.load_pipeline()
-    matcher = rules.RuleMatcher(pipeline, codebook)
-    for result in results:
-        result.lemmas, result.rule_hits = [], []
-        for doc in pipeline.pipe((e.text for e in result.excerpts), batch_size=256):
-            result.lemmas.append(nlp.doc_lemmas(doc))
-            result.rule_hits.append(matcher.hits(doc))
-    return nlp.pipeline_name(pipeline)
+ANALYSIS_BATCH = 2000  # excerpts looked up in the cache and analysed together
 
 
-def prepare(corpus_dir: Path, codebook_path: Path, on_stage: Callable[[str], None] | None = None) -> Prepared:
+def analyse(results: list[SourceResult], codebook: codebook_mod.Codebook, cache_file: Path | None = None) -> str:
+    """Lemmas and rule hits for every excerpt; returns the NLP pipeline's name.
+
+    With a ``cache_file`` (see ``analysis_cache``) only texts never analysed
+    before go through the pipeline, and only texts never matched against
+    today's patterns go through the matcher; the pipeline itself is loaded
+    only if some text needs it.
+    """
+    name = nlp.pipeline_identity()
+    ruleset = rules.ruleset_key(codebook, name)
+    cache = analysis_cache.AnalysisCache(cache_file, name) if cache_file else None
+    loaded: list = []
+
+    def matcher() -> rules.RuleMatcher:
+        if not loaded:
+            pipeline = nlp.load_pipeline()
+            loaded.append(rules.RuleMatcher(pipeline, codebook))
+        return loaded[0]
+
+    try:
+        for result in results:
+            result.lemmas, result.rule_hits = [], []
+            excerpts = result.excerpts
+            for start in range(0, len(excerpts), ANALYSIS_BATCH):
+                texts = [e.text for e in excerpts[start : start + ANALYSIS_BATCH]]
+                lemmas, hits = _analyse_batch(texts, ruleset, cache, matcher)
+                result.lemmas.extend(lemmas)
+                result.rule_hits.extend(hits)
+    finally:
+        if cache:
+            cache.close()
+    return name
+
+
+def _analyse_batch(texts: list[str], ruleset: str, cache, matcher) -> tuple[list[str], list[list[rules.RuleHit]]]:
+    keys = [analysis_cache.text_key(t) for t in texts]
+    docs = cache.docs(keys) if cache else {}
+    known_hits = cache.hits(ruleset, keys) if cache else {}
+    lemmas: dict[bytes, str] = {key: row[0] for key, row in docs.items()}
+    hits: dict[bytes, list[rules.RuleHit]] = {key: [rules.RuleHit(*h) for h in found] for key, found in known_hits.items()}
+    new_docs, new_hits = [], []
+    missing = {}
+    for key, text in zip(keys, texts):
+        if key not in docs:
+            missing.setdefault(key, text)
+    if missing:
+        rule_matcher = matcher()
+        pipeline = rule_matcher.nlp
+        for (key, text), doc in zip(missing.items(), pipeline.pipe(missing.values(), batch_size=256)):
+            lemmas[key] = nlp.doc_lemmas(doc)
+            if key not in hits:
+                hits[key] = rule_matcher.hits(doc)
+                new_hits.append((ruleset, key, hits[key]))
+            if cache:
+                new_docs.append((key, lemmas[key], analysis_cache.encode_tokens(doc)))
+    for key, text in zip(keys, texts):
+        if key not in hits:
+            # Analysed before, but not with today's patterns: rebuild the doc, match again.
+            rule_matcher = matcher()
+            doc = analysis_cache.decode_doc(rule_matcher.nlp.vocab, text, docs[key][1])
+            hits[key] = rule_matcher.hits(doc)
+            new_hits.append((ruleset, key, hits[key]))
+    if cache and (new_docs or new_hits):
+        cache.put(new_docs, new_hits)
+    return [lemmas[k] for k in keys], [hits[k] for k in keys]
+
+
+def prepare(
+    corpus_dir: Path,
+    codebook_path: Path,
+    on_stage: Callable[[str], None] | None = None,
+    cache_file: Path | None = None,
+) -> Prepared:
     corpus_dir = Path(corpus_dir)
     codebook = codebook_mod.load(codebook_path)
     results = read_corpus(corpus_dir)
     if on_stage:
         on_stage("sources")
-    pipeline_name = analyse(results, codebook)
+    pipeline_name = analyse(results, codebook, cache_file)
     if on_stage:
         on_stage("nlp")
     coding_dir = corpus_dir / "coding"
@@ -308,6 +371,7 @@ def build(
     codebook_path = Path(codebook_path) if codebook_path else corpus_dir.parent / "codebook.yaml"
     report = BuildReport(db_path=Path(db_path))
     clock = [time.perf_counter()]
+    sources_fingerprint = fingerprint.sources_part(corpus_dir, codebook_path)
 
     def stage(name: str) -> None:
         now = time.perf_counter()
@@ -316,7 +380,7 @@ def build(
         if on_stage:
             on_stage(name)
 
-    prepared = prepare(corpus_dir, codebook_path, on_stage=stage)
+    prepared = prepare(corpus_dir, codebook_path, on_stage=stage, cache_file=analysis_cache.cache_path(report.db_path))
     model_directory = models_dir(report.db_path)
     model, report.retrained = current_model(prepared, model_directory)
     run = model.metadata["run"] if model else None
@@ -357,6 +421,7 @@ def build(
                 "model_run": run or "",
                 "built_at": coding.now(),
                 "casebase_version": __version__,
+                fingerprint.KEY: fingerprint.combine(sources_fingerprint, fingerprint.models_part(report.db_path)),
             },
         )
     stage("store")

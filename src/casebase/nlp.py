@@ -336,12 +336,26 @@ def pipeline_name(nlp: Language) -> str:
     """Which pipeline produced the lemmas: stored with every build."""
     meta = nlp.meta
     if meta.get("name") == FALLBACK_NAME:
-        versions = f"spaCy {spacy.__version__}"
-        # The lookup table's contents are part of the lemmas, so its version is too.
-        if "spacy_lookups" in nlp.get_pipe_config("casebase_lemmatizer")["lexicons"]:
-            versions += f", spacy-lookups-data {metadata.version('spacy-lookups-data')}"
-        return f"{FALLBACK_NAME} {meta['version']} ({versions})"
+        return _fallback_name(nlp.get_pipe_config("casebase_lemmatizer")["lexicons"])
     return f"{meta.get('lang', 'da')}_{meta.get('name', 'unknown')} {meta.get('version', '')}".strip()
+
+
+def _fallback_name(lexicons: list[str]) -> str:
+    versions = f"spaCy {spacy.__version__}"
+    # The lookup table's contents are part of the lemmas, so its version is too.
+    if "spacy_lookups" in lexicons:
+        versions += f", spacy-lookups-data {metadata.version('spacy-lookups-data')}"
+    return f"{FALLBACK_NAME} {FALLBACK_VERSION} ({versions})"
+
+
+@functools.lru_cache(maxsize=1)
+def pipeline_identity() -> str:
+    """``pipeline_name(load_pipeline())`` without loading the fallback's lexicons
+    (a second of a rebuild whose lemmas all come from the cache)."""
+    if spacy.util.is_package(TRAINED_PACKAGE):
+        return pipeline_name(load_pipeline())
+    config = spacy.util.load_config(Path(str(FALLBACK_CONFIG)), interpolate=False)
+    return _fallback_name(config["components"]["casebase_lemmatizer"]["lexicons"])
 
 
 def doc_lemmas(doc: Doc) -> str:

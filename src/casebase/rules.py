@@ -199,3 +199,14 @@ class RuleMatcher:
     def codes(self, hits: list[RuleHit]) -> list[str]:
         """The codes the rules assign: every hit's code, with its ancestors."""
         return self.codebook.close({hit.code_id for hit in hits})
+
+
+def ruleset_key(codebook: Codebook, pipeline_name: str) -> str:
+    """What decides an excerpt's rule hits besides its text: every code's patterns
+    (in order: the first pattern that fires is the evidence) and the pipeline
+    whose lemmas they are matched against. Labels and definitions do not count."""
+    import hashlib
+    import json
+
+    content = [pipeline_name] + [[code.id, [p.text for p in code.patterns]] for code in codebook.codes.values()]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
