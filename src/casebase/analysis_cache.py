@@ -55,11 +55,16 @@ class AnalysisCache:
         conn.execute(
             "create table if not exists hits (ruleset text, key blob, hits text, primary key (ruleset, key)) without rowid"
         )
+        # Other results keyed by excerpt content, e.g. a model run's scores ("scores:<run>").
+        conn.execute(
+            "create table if not exists results (kind text, key blob, value text, primary key (kind, key)) without rowid"
+        )
         row = conn.execute("select value from meta where key = 'pipeline'").fetchone()
         if row is None or row[0] != pipeline_name:
             conn.execute("begin")
             conn.execute("delete from docs")
             conn.execute("delete from hits")
+            conn.execute("delete from results")
             conn.execute("insert or replace into meta values ('pipeline', ?)", [pipeline_name])
             conn.execute("commit")
 
@@ -91,6 +96,20 @@ class AnalysisCache:
         conn.executemany(
             "insert or replace into hits values (?, ?, ?)",
             ((ruleset, key, json.dumps([[h.code_id, h.start, h.end, h.text, h.pattern] for h in found], ensure_ascii=False)) for ruleset, key, found in hits),
+        )
+        conn.execute("commit")
+
+
+    def results(self, kind: str, keys: list[bytes]) -> dict[bytes, object]:
+        rows = self._select("select key, value from results where kind = ? and key in ({marks})", keys, [kind])
+        return {key: json.loads(value[0]) for key, value in rows.items()}
+
+    def put_results(self, kind: str, items: list[tuple[bytes, object]]) -> None:
+        conn = self.conn
+        conn.execute("begin")
+        conn.executemany(
+            "insert or replace into results values (?, ?, ?)",
+            ((kind, key, json.dumps(value, ensure_ascii=False)) for key, value in items),
         )
         conn.execute("commit")
 

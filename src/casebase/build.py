@@ -89,9 +89,44 @@ def process_source(source: sources.Source) -> SourceResult:
     return SourceResult(source, digest, cleaned, excerpts, by_id)
 
 
-def read_corpus(corpus_dir: Path) -> list[SourceResult]:
-    """Load and segment every source, as a build does, without writing anything."""
-    return [process_source(source) for source in sources.load_sources(corpus_dir)]
+def read_corpus(corpus_dir: Path, cache_dir: Path | None = None) -> list[SourceResult]:
+    """Load and segment every source, as a build does, without writing anything.
+
+    With a ``cache_dir``, a source whose file, sources.yaml entry and casebase
+    code are unchanged since it was last segmented is read from the cache: a
+    build re-processes only the sources that changed.
+    """
+    return [_cached_source(source, cache_dir) if cache_dir else process_source(source) for source in sources.load_sources(corpus_dir)]
+
+
+def _cached_source(source: sources.Source, cache_dir: Path) -> SourceResult:
+    import hashlib
+    import pickle
+
+    try:
+        digest = hashlib.sha256(f"{fingerprint.code_fingerprint()}\0{source!r}\0".encode("utf-8"))
+        with open(source.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return process_source(source)  # reports the problem as one clear line
+    key = digest.hexdigest()
+    path = Path(cache_dir) / f"source-{source.id}.pickle"
+    try:
+        with open(path, "rb") as handle:
+            saved_key, result = pickle.load(handle)
+        if saved_key == key:
+            result.source = source
+            return result
+    except Exception:  # missing, stale or damaged: a cache is rebuilt, never trusted
+        pass
+    result = process_source(source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump((key, result), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return result
 
 
 ANALYSIS_BATCH = 2000  # excerpts looked up in the cache and analysed together
@@ -172,7 +207,7 @@ def prepare(
 ) -> Prepared:
     corpus_dir = Path(corpus_dir)
     codebook = codebook_mod.load(codebook_path)
-    results = read_corpus(corpus_dir)
+    results = read_corpus(corpus_dir, Path(cache_file).parent if cache_file else None)
     if on_stage:
         on_stage("sources")
     pipeline_name = analyse(results, codebook, cache_file)
@@ -203,11 +238,13 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
         return None, False
     wanted = classify.training_hash(records, Y)
     saved = classify.read_metadata(directory)
+    key = model_key(prepared)
     if (
         not force
         and saved
         and saved.get("training_hash") == wanted
-        and saved.get("codebook_version") == prepared.codebook.version
+        # A new label or definition does not change what the model learns from.
+        and (saved.get("model_key") == key or saved.get("codebook_version") == prepared.codebook.version)
         and saved.get("nlp_pipeline") == prepared.pipeline_name
     ):
         model = classify.load(directory)
@@ -221,6 +258,7 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
         parents,
         metadata={
             "codebook_version": prepared.codebook.version,
+            "model_key": key,
             "nlp_pipeline": prepared.pipeline_name,
             "created": coding.now(),
             "run": run_id(wanted),
@@ -228,6 +266,51 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
     )
     classify.save(model, directory)
     return model, True
+
+
+def model_key(prepared: Prepared) -> str:
+    """What of the codebook a model depends on: the codes, their hierarchy and the
+    patterns whose hits are features (``training_hash`` covers the texts and labels)."""
+    import hashlib
+
+    book = prepared.codebook
+    content = [[c.id, c.parent, [p.text for p in c.patterns]] for c in book.codes.values()]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+class CachedScores:
+    """A model whose scores for an excerpt are kept in the analysis cache, keyed by
+    the model run and everything the model sees of the excerpt (text, lemmas, rule
+    codes): a rebuild with the same model scores only new or changed excerpts."""
+
+    def __init__(self, model: classify.Model, cache_file: Path, pipeline_name: str):
+        self.model = model
+        self.cache_file = cache_file
+        self.pipeline_name = pipeline_name
+        self.kind = f"scores:{model.metadata['run']}:{model.metadata.get('training_hash')}"
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def scores_and_codes(self, records: list[dict]) -> tuple[list[dict[str, float]], list[list[str]]]:
+        import hashlib
+
+        keys = [
+            hashlib.sha1("\0".join([r["text"], r["lemmas"], " ".join(r["rules"])]).encode("utf-8")).digest()
+            for r in records
+        ]
+        cache = analysis_cache.AnalysisCache(self.cache_file, self.pipeline_name)
+        try:
+            known = cache.results(self.kind, keys)
+            missing = [i for i, key in enumerate(keys) if key not in known]
+            if missing:
+                scores, codes = self.model.scores_and_codes([records[i] for i in missing])
+                new = [(keys[i], [s, c]) for i, s, c in zip(missing, scores, codes)]
+                cache.put_results(self.kind, new)
+                known.update(new)
+        finally:
+            cache.close()
+        return [known[k][0] for k in keys], [known[k][1] for k in keys]
 
 
 def run_id(training_hash: str) -> str:
@@ -384,7 +467,8 @@ def build(
     model_directory = models_dir(report.db_path)
     model, report.retrained = current_model(prepared, model_directory)
     run = model.metadata["run"] if model else None
-    assignment = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, model, run)
+    scorer = CachedScores(model, analysis_cache.cache_path(report.db_path), prepared.pipeline_name) if model else None
+    assignment = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, scorer, run)
     codings = assignment.codings
     # Agreement figures from the saved out-of-fold predictions only: making them
     # would cost a training per fold on every build ('casebase agreement' makes them).

@@ -11,6 +11,7 @@ spaCy or scikit-learn import on this path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 from importlib import metadata
@@ -40,6 +41,7 @@ def _add_file(digest, path: Path, root: Path) -> None:
     digest.update(b"\0")
 
 
+@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """casebase's own code and data, and the library versions its output depends on."""
     digest = hashlib.sha256()
