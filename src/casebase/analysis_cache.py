@@ -117,12 +117,13 @@ class AnalysisCache:
 def encode_tokens(doc) -> str:
     """What rebuilds the doc for the matcher: token offsets and lemmas
     (a lemma equal to the word's lower-case form is stored as '')."""
-    starts, ends, lemmas = [], [], []
-    for token in doc:
-        starts.append(token.idx)
-        ends.append(token.idx + len(token.text))
-        lemma = token.lemma_
-        lemmas.append("" if lemma == token.lower_ else lemma)
+    from spacy.attrs import IDX, LEMMA, LENGTH, LOWER
+
+    strings = doc.vocab.strings
+    rows = doc.to_array([IDX, LENGTH, LOWER, LEMMA]).tolist()
+    starts = [r[0] for r in rows]
+    ends = [r[0] + r[1] for r in rows]
+    lemmas = ["" if r[3] == r[2] else strings[r[3]] for r in rows]
     return json.dumps([starts, ends, lemmas], ensure_ascii=False, separators=(",", ":"))
 
 

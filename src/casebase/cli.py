@@ -149,13 +149,13 @@ def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_pa
     Excerpt ids are checked against the built database; nothing is written
     unless every row is valid.
     """
-    import sqlite_utils
+    from . import codebook as codebook_stage, coding, store
 
-    from . import codebook as codebook_stage, coding
-
-    if not db_path.exists():
-        raise CasebaseError("no database; run 'casebase build' first", file=db_path)
-    texts = {row["id"]: row["text"] for row in sqlite_utils.Database(db_path).query("select id, text from excerpts")}
+    db = store.open_built(db_path)
+    try:
+        texts = {row["id"]: row["text"] for row in db.query("select id, text from excerpts")}
+    finally:
+        db.close()
     book = codebook_stage.load(codebook)
     coding.coder_file(corpus / "coding", coder)
     decisions = coding.read_import(file, coder, texts, book)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy
 import spacy
 from catalogue import RegistryError
-from spacy.attrs import LEMMA, SENT_START
+from spacy.attrs import LEMMA, ORTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Token
 from spacy.util import load_language_data, registry
@@ -360,9 +360,33 @@ def pipeline_identity() -> str:
 
 def doc_lemmas(doc: Doc) -> str:
     """Space-joined lower-case lemmas of a processed doc's words; punctuation dropped."""
-    return " ".join(
-        (token.lemma_ or token.text).lower() for token in doc if any(ch.isalnum() for ch in token.text)
-    )
+    # By string hash, not token by token: creating a Token per word cost more
+    # than the lemmatizer itself on a million answers. Hashes are stable, so
+    # the two small caches below hold across docs and memory zones.
+    strings = doc.vocab.strings
+    words = []
+    for orth, lemma in doc.to_array([ORTH, LEMMA]).tolist():
+        wordlike = _WORDLIKE.get(orth)
+        if wordlike is None:
+            wordlike = _remember(_WORDLIKE, orth, any(ch.isalnum() for ch in strings[orth]))
+        if wordlike:
+            key = lemma or orth
+            lower = _LOWER.get(key)
+            if lower is None:
+                lower = _remember(_LOWER, key, strings[key].lower())
+            words.append(lower)
+    return " ".join(words)
+
+
+_WORDLIKE: dict[int, bool] = {}
+_LOWER: dict[int, str] = {}
+
+
+def _remember(cache: dict, key, value):
+    if len(cache) >= 500_000:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def lemmatize(text: str) -> str:
