@@ -44,12 +44,6 @@ def build(site):
     return ["build", "--force", "--corpus", str(site / "corpus"), "--codebook", str(site / "codebook.yaml"), "--db", str(site / "db" / "casebase.db")]
 
 
-def coded_row(site: Path) -> str:
-    """A line of coder1.csv with codes on it."""
-    lines = (site / "corpus" / "coding" / "coder1.csv").read_text(encoding="utf-8").splitlines()
-    return next(line for line in lines[1:] if ",digital_shift," in line or ",outdoor," in line or "digital_shift" in line.split(",")[2:3])
-
-
 def xlsx_with_merged_cells(site: Path) -> list[str]:
     import openpyxl
 
@@ -94,6 +88,11 @@ def torn_coding_line(site: Path) -> list[str]:
     return build(site)
 
 
+def then(_done, args: list[str]) -> list[str]:
+    """The command to run, after the damage done in the first argument."""
+    return args
+
+
 def corrupt_db(site: Path) -> None:
     (site / "db" / "casebase.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
 
@@ -101,52 +100,55 @@ def corrupt_db(site: Path) -> None:
 CASES = {
     "truncated sources.yaml": (truncated_yaml, ("sources.yaml:",)),
     "invalid YAML codebook": (
-        lambda s: (s / "codebook.yaml").write_text((s / "codebook.yaml").read_text(encoding="utf-8") + "  - id: [open\n", encoding="utf-8") or build(s),
+        lambda s: then((s / "codebook.yaml").write_text((s / "codebook.yaml").read_text(encoding="utf-8") + "  - id: [open\n", encoding="utf-8"), build(s)),
         ("codebook.yaml:", "YAML"),
     ),
     "unknown key in sources.yaml": (
-        lambda s: edit(s / "corpus" / "sources.yaml", "    kind: magazine\n", "    kind: magazine\n    colour: red\n") or build(s),
+        lambda s: then(edit(s / "corpus" / "sources.yaml", "    kind: magazine\n", "    kind: magazine\n    colour: red\n"), build(s)),
         ("sources.yaml:", "unknown key 'colour'"),
     ),
     "unknown key in codebook": (
-        lambda s: edit(s / "codebook.yaml", "    label_en: Digital shift\n", "    label_en: Digital shift\n    farve: blå\n") or build(s),
+        lambda s: then(edit(s / "codebook.yaml", "    label_en: Digital shift\n", "    label_en: Digital shift\n    farve: blå\n"), build(s)),
         ("codebook.yaml:", "unknown key 'farve'"),
     ),
     "duplicate code id": (
-        lambda s: edit(s / "codebook.yaml", "  - id: one_to_one\n", "  - id: to_go\n") or build(s),
+        lambda s: then(edit(s / "codebook.yaml", "  - id: one_to_one\n", "  - id: to_go\n"), build(s)),
         ("codebook.yaml:", "duplicate code id 'to_go'"),
     ),
     "parent cycle": (
-        lambda s: edit(s / "codebook.yaml", "  - id: outdoor\n", "  - id: outdoor\n    parent: walk_and_talk\n") or build(s),
+        lambda s: then(edit(s / "codebook.yaml", "  - id: outdoor\n", "  - id: outdoor\n    parent: walk_and_talk\n"), build(s)),
         ("codebook.yaml:", "parent cycle"),
     ),
     "unknown parent": (
-        lambda s: edit(s / "codebook.yaml", "  - id: outdoor\n", "  - id: outdoor\n    parent: nature\n") or build(s),
+        lambda s: then(edit(s / "codebook.yaml", "  - id: outdoor\n", "  - id: outdoor\n    parent: nature\n"), build(s)),
         ("codebook.yaml:", "nature"),
     ),
     "not UTF-8 text": (
-        lambda s: (s / "corpus" / TEXT).write_bytes("Århus og Køge".encode("cp1252")) or build(s),
+        lambda s: then((s / "corpus" / TEXT).write_bytes("Århus og Køge".encode("cp1252")), build(s)),
         (f"{TEXT}:1", "not valid UTF-8"),
     ),
-    "empty text": (lambda s: (s / "corpus" / TEXT).write_text(" \n\n") or build(s), (TEXT, "empty text")),
+    "empty text": (lambda s: then((s / "corpus" / TEXT).write_text(" \n\n"), build(s)), (TEXT, "empty text")),
     "binary file as .txt": (
-        lambda s: (s / "corpus" / TEXT).write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))) or build(s),
+        lambda s: then((s / "corpus" / TEXT).write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))), build(s)),
         (TEXT, "binary file"),
     ),
-    "missing source file": (lambda s: (s / "corpus" / TEXT).unlink() or build(s), (TEXT, "file not found")),
+    "missing source file": (lambda s: then((s / "corpus" / TEXT).unlink(), build(s)), (TEXT, "file not found")),
     "duplicate source id": (
-        lambda s: edit(s / "corpus" / "sources.yaml", "  - id: bikuben2020pm\n", "  - id: mm2020\n") or build(s),
+        lambda s: then(edit(s / "corpus" / "sources.yaml", "  - id: bikuben2020pm\n", "  - id: mm2020\n"), build(s)),
         ("sources.yaml:", "duplicate source id 'mm2020'"),
     ),
     "CSV with the wrong delimiter": (
-        lambda s: (s / "corpus" / ANSWERS).write_text(
-            (s / "corpus" / ANSWERS).read_text(encoding="utf-8").splitlines()[0].replace(",", ";") + "\nx1;Vi gik ture;;;;;\n",
-            encoding="utf-8",
-        ) or build(s),
+        lambda s: then(
+            (s / "corpus" / ANSWERS).write_text(
+                (s / "corpus" / ANSWERS).read_text(encoding="utf-8").splitlines()[0].replace(",", ";") + "\nx1;Vi gik ture;;;;;\n",
+                encoding="utf-8",
+            ),
+            build(s),
+        ),
         (f"{ANSWERS}:1", "delimiter"),
     ),
     "CSV without the text column": (
-        lambda s: (s / "corpus" / ANSWERS).write_text("answer_id,svar\nx1,Vi gik ture\n", encoding="utf-8") or build(s),
+        lambda s: then((s / "corpus" / ANSWERS).write_text("answer_id,svar\nx1,Vi gik ture\n", encoding="utf-8"), build(s)),
         (f"{ANSWERS}:1", "missing column(s) 'answer'"),
     ),
     "50 MB single-line text": (fifty_mb_line, (f"{TEXT}:1", "longest a line may be")),
@@ -154,32 +156,37 @@ CASES = {
     "unknown code in a coding file": (unknown_code_in_coding_file, ("coder1.csv:", "unknown code id 'gaature'")),
     "torn line in a coding file": (torn_coding_line, ("coder1.csv:", "incomplete")),
     "corrupt model file": (
-        lambda s: (s / "db" / "models" / "model.joblib").write_bytes(b"not a pickle at all") or build(s),
+        lambda s: then((s / "db" / "models" / "model.joblib").write_bytes(b"not a pickle at all"), build(s)),
         ("model.joblib", "damaged"),
     ),
     "corrupt DB for serve": (
-        lambda s: corrupt_db(s) or ["serve", "--db", str(s / "db" / "casebase.db")],
+        lambda s: then(corrupt_db(s), ["serve", "--db", str(s / "db" / "casebase.db")]),
         ("casebase.db", "not a casebase database"),
     ),
     "corrupt DB for export": (
-        lambda s: corrupt_db(s) or ["export", "qdpx", str(s / "out.qdpx"), "--db", str(s / "db" / "casebase.db")],
+        lambda s: then(corrupt_db(s), ["export", "qdpx", str(s / "out.qdpx"), "--db", str(s / "db" / "casebase.db")]),
         ("casebase.db", "not a casebase database"),
     ),
     "corrupt DB for import-decisions": (
-        lambda s: corrupt_db(s)
-        or (s / "decisions.csv").write_text("excerpt_id,codes,note\nx,outdoor,\n", encoding="utf-8")
-        or ["import-decisions", str(s / "decisions.csv"), "--coder", "anna", "--corpus", str(s / "corpus"),
+        lambda s: then(
+            (corrupt_db(s), (s / "decisions.csv").write_text("excerpt_id,codes,note\nx,outdoor,\n", encoding="utf-8")),
+            ["import-decisions", str(s / "decisions.csv"), "--coder", "anna", "--corpus", str(s / "corpus"),
             "--codebook", str(s / "codebook.yaml"), "--db", str(s / "db" / "casebase.db")],
+        ),
         ("casebase.db", "not a casebase database"),
     ),
     "QDC that is not XML": (
-        lambda s: (s / "codes.qdc").write_text("codes: [this is yaml]\n", encoding="utf-8")
-        or ["import", "qdc", str(s / "codes.qdc"), "--codebook", str(s / "codebook.yaml"), "-o", str(s / "new.yaml")],
+        lambda s: then(
+            (s / "codes.qdc").write_text("codes: [this is yaml]\n", encoding="utf-8"),
+            ["import", "qdc", str(s / "codes.qdc"), "--codebook", str(s / "codebook.yaml"), "-o", str(s / "new.yaml")],
+        ),
         ("codes.qdc",),
     ),
     "classify input not UTF-8": (
-        lambda s: (s / "in.txt").write_bytes("Vi gik ture i Ålborg".encode("latin-1"))
-        or ["classify", str(s / "in.txt"), "--codebook", str(s / "codebook.yaml"), "--db", str(s / "db" / "casebase.db")],
+        lambda s: then(
+            (s / "in.txt").write_bytes("Vi gik ture i Ålborg".encode("latin-1")),
+            ["classify", str(s / "in.txt"), "--codebook", str(s / "codebook.yaml"), "--db", str(s / "db" / "casebase.db")],
+        ),
         ("in.txt:1", "not valid UTF-8"),
     ),
 }
