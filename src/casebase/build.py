@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__, agreement, assign, classify, codebook as codebook_mod, coding, nlp, parsers, rules, segment, sources, store, summaries
+from . import __version__, agreement, analysis_cache, assign, classify, codebook as codebook_mod, coding, fingerprint, nlp, parsers, rules, segment, sources, store, summaries
 from .errors import CasebaseError
 
 STAGES = ("sources", "nlp", "coding", "store")
@@ -89,30 +89,128 @@ def process_source(source: sources.Source) -> SourceResult:
     return SourceResult(source, digest, cleaned, excerpts, by_id)
 
 
-def read_corpus(corpus_dir: Path) -> list[SourceResult]:
-    """Load and segment every source, as a build does, without writing anything."""
-    return [process_source(source) for source in sources.load_sources(corpus_dir)]
+def read_corpus(corpus_dir: Path, cache_dir: Path | None = None) -> list[SourceResult]:
+    """Load and segment every source, as a build does, without writing anything.
+
+    With a ``cache_dir``, a source whose file, sources.yaml entry and casebase
+    code are unchanged since it was last segmented is read from the cache: a
+    build re-processes only the sources that changed.
+    """
+    return [_cached_source(source, cache_dir) if cache_dir else process_source(source) for source in sources.load_sources(corpus_dir)]
 
 
-def analyse(results: list[SourceResult], codebook: codebook_mod.Codebook) -> str:
-    """Lemmas and rule hits for every excerpt; returns the NLP pipeline's name."""
-    pipeline = nlp.load_pipeline()
-    matcher = rules.RuleMatcher(pipeline, codebook)
-    for result in results:
-        result.lemmas, result.rule_hits = [], []
-        for doc in pipeline.pipe((e.text for e in result.excerpts), batch_size=256):
-            result.lemmas.append(nlp.doc_lemmas(doc))
-            result.rule_hits.append(matcher.hits(doc))
-    return nlp.pipeline_name(pipeline)
+def _cached_source(source: sources.Source, cache_dir: Path) -> SourceResult:
+    import hashlib
+    import pickle
+
+    try:
+        digest = hashlib.sha256(f"{fingerprint.code_fingerprint()}\0{source!r}\0".encode("utf-8"))
+        with open(source.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return process_source(source)  # reports the problem as one clear line
+    key = digest.hexdigest()
+    path = Path(cache_dir) / f"source-{source.id}.pickle"
+    try:
+        with open(path, "rb") as handle:
+            saved_key, result = pickle.load(handle)
+        if saved_key == key:
+            result.source = source
+            return result
+    except Exception:  # missing, stale or damaged: a cache is rebuilt, never trusted
+        pass
+    result = process_source(source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump((key, result), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return result
 
 
-def prepare(corpus_dir: Path, codebook_path: Path, on_stage: Callable[[str], None] | None = None) -> Prepared:
+ANALYSIS_BATCH = 2000  # excerpts looked up in the cache and analysed together
+
+
+def analyse(results: list[SourceResult], codebook: codebook_mod.Codebook, cache_file: Path | None = None) -> str:
+    """Lemmas and rule hits for every excerpt; returns the NLP pipeline's name.
+
+    With a ``cache_file`` (see ``analysis_cache``) only texts never analysed
+    before go through the pipeline, and only texts never matched against
+    today's patterns go through the matcher; the pipeline itself is loaded
+    only if some text needs it.
+    """
+    name = nlp.pipeline_identity()
+    ruleset = rules.ruleset_key(codebook, name)
+    cache = analysis_cache.AnalysisCache(cache_file, name) if cache_file else None
+    loaded: list = []
+
+    def matcher() -> rules.RuleMatcher:
+        if not loaded:
+            pipeline = nlp.load_pipeline()
+            loaded.append(rules.RuleMatcher(pipeline, codebook))
+        return loaded[0]
+
+    try:
+        for result in results:
+            result.lemmas, result.rule_hits = [], []
+            excerpts = result.excerpts
+            for start in range(0, len(excerpts), ANALYSIS_BATCH):
+                texts = [e.text for e in excerpts[start : start + ANALYSIS_BATCH]]
+                lemmas, hits = _analyse_batch(texts, ruleset, cache, matcher)
+                result.lemmas.extend(lemmas)
+                result.rule_hits.extend(hits)
+    finally:
+        if cache:
+            cache.close()
+    return name
+
+
+def _analyse_batch(texts: list[str], ruleset: str, cache, matcher) -> tuple[list[str], list[list[rules.RuleHit]]]:
+    keys = [analysis_cache.text_key(t) for t in texts]
+    docs = cache.docs(keys) if cache else {}
+    known_hits = cache.hits(ruleset, keys) if cache else {}
+    lemmas: dict[bytes, str] = {key: row[0] for key, row in docs.items()}
+    hits: dict[bytes, list[rules.RuleHit]] = {key: [rules.RuleHit(*h) for h in found] for key, found in known_hits.items()}
+    new_docs, new_hits = [], []
+    missing = {}
+    for key, text in zip(keys, texts):
+        if key not in docs:
+            missing.setdefault(key, text)
+    if missing:
+        rule_matcher = matcher()
+        pipeline = rule_matcher.nlp
+        for (key, text), doc in zip(missing.items(), pipeline.pipe(missing.values(), batch_size=256)):
+            lemmas[key] = nlp.doc_lemmas(doc)
+            if key not in hits:
+                hits[key] = rule_matcher.hits(doc)
+                new_hits.append((ruleset, key, hits[key]))
+            if cache:
+                new_docs.append((key, lemmas[key], analysis_cache.encode_tokens(doc)))
+    for key, text in zip(keys, texts):
+        if key not in hits:
+            # Analysed before, but not with today's patterns: rebuild the doc, match again.
+            rule_matcher = matcher()
+            doc = analysis_cache.decode_doc(rule_matcher.nlp.vocab, text, docs[key][1])
+            hits[key] = rule_matcher.hits(doc)
+            new_hits.append((ruleset, key, hits[key]))
+    if cache and (new_docs or new_hits):
+        cache.put(new_docs, new_hits)
+    return [lemmas[k] for k in keys], [hits[k] for k in keys]
+
+
+def prepare(
+    corpus_dir: Path,
+    codebook_path: Path,
+    on_stage: Callable[[str], None] | None = None,
+    cache_file: Path | None = None,
+) -> Prepared:
     corpus_dir = Path(corpus_dir)
     codebook = codebook_mod.load(codebook_path)
-    results = read_corpus(corpus_dir)
+    results = read_corpus(corpus_dir, Path(cache_file).parent if cache_file else None)
     if on_stage:
         on_stage("sources")
-    pipeline_name = analyse(results, codebook)
+    pipeline_name = analyse(results, codebook, cache_file)
     if on_stage:
         on_stage("nlp")
     coding_dir = corpus_dir / "coding"
@@ -140,11 +238,13 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
         return None, False
     wanted = classify.training_hash(records, Y)
     saved = classify.read_metadata(directory)
+    key = model_key(prepared)
     if (
         not force
         and saved
         and saved.get("training_hash") == wanted
-        and saved.get("codebook_version") == prepared.codebook.version
+        # A new label or definition does not change what the model learns from.
+        and (saved.get("model_key") == key or saved.get("codebook_version") == prepared.codebook.version)
         and saved.get("nlp_pipeline") == prepared.pipeline_name
         and saved.get("model_format") == classify.MODEL_FORMAT
     ):
@@ -159,6 +259,7 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
         parents,
         metadata={
             "codebook_version": prepared.codebook.version,
+            "model_key": key,
             "nlp_pipeline": prepared.pipeline_name,
             "created": coding.now(),
             "run": run_id(wanted),
@@ -166,6 +267,51 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
     )
     classify.save(model, directory)
     return model, True
+
+
+def model_key(prepared: Prepared) -> str:
+    """What of the codebook a model depends on: the codes, their hierarchy and the
+    patterns whose hits are features (``training_hash`` covers the texts and labels)."""
+    import hashlib
+
+    book = prepared.codebook
+    content = [[c.id, c.parent, [p.text for p in c.patterns]] for c in book.codes.values()]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+class CachedScores:
+    """A model whose scores for an excerpt are kept in the analysis cache, keyed by
+    the model run and everything the model sees of the excerpt (text, lemmas, rule
+    codes): a rebuild with the same model scores only new or changed excerpts."""
+
+    def __init__(self, model: classify.Model, cache_file: Path, pipeline_name: str):
+        self.model = model
+        self.cache_file = cache_file
+        self.pipeline_name = pipeline_name
+        self.kind = f"scores:{model.metadata['run']}:{model.metadata.get('training_hash')}"
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def scores_and_codes(self, records: list[dict]) -> tuple[list[dict[str, float]], list[list[str]]]:
+        import hashlib
+
+        keys = [
+            hashlib.sha1("\0".join([r["text"], r["lemmas"], " ".join(r["rules"])]).encode("utf-8")).digest()
+            for r in records
+        ]
+        cache = analysis_cache.AnalysisCache(self.cache_file, self.pipeline_name)
+        try:
+            known = cache.results(self.kind, keys)
+            missing = [i for i, key in enumerate(keys) if key not in known]
+            if missing:
+                scores, codes = self.model.scores_and_codes([records[i] for i in missing])
+                new = [(keys[i], [s, c]) for i, s, c in zip(missing, scores, codes)]
+                cache.put_results(self.kind, new)
+                known.update(new)
+        finally:
+            cache.close()
+        return [known[k][0] for k in keys], [known[k][1] for k in keys]
 
 
 def run_id(training_hash: str) -> str:
@@ -309,6 +455,7 @@ def build(
     codebook_path = Path(codebook_path) if codebook_path else corpus_dir.parent / "codebook.yaml"
     report = BuildReport(db_path=Path(db_path))
     clock = [time.perf_counter()]
+    sources_fingerprint = fingerprint.sources_part(corpus_dir, codebook_path)
 
     def stage(name: str) -> None:
         now = time.perf_counter()
@@ -317,11 +464,12 @@ def build(
         if on_stage:
             on_stage(name)
 
-    prepared = prepare(corpus_dir, codebook_path, on_stage=stage)
+    prepared = prepare(corpus_dir, codebook_path, on_stage=stage, cache_file=analysis_cache.cache_path(report.db_path))
     model_directory = models_dir(report.db_path)
     model, report.retrained = current_model(prepared, model_directory)
     run = model.metadata["run"] if model else None
-    assignment = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, model, run)
+    scorer = CachedScores(model, analysis_cache.cache_path(report.db_path), prepared.pipeline_name) if model else None
+    assignment = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, scorer, run)
     codings = assignment.codings
     # Agreement figures from the saved out-of-fold predictions only: making them
     # would cost a training per fold on every build ('casebase agreement' makes them).
@@ -359,6 +507,7 @@ def build(
                 "model_run": run or "",
                 "built_at": coding.now(),
                 "casebase_version": __version__,
+                fingerprint.KEY: fingerprint.combine(sources_fingerprint, fingerprint.models_part(report.db_path)),
             },
         )
     stage("store")

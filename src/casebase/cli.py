@@ -8,8 +8,20 @@ from pathlib import Path
 
 import click
 
-from . import build as build_stage
 from .errors import CasebaseError
+
+
+class _BuildStage:
+    """casebase.build, imported on first use: it brings spaCy and scikit-learn
+    (seconds), which 'casebase build' on an unchanged corpus does not need."""
+
+    def __getattr__(self, name: str):
+        from . import build
+
+        return getattr(build, name)
+
+
+build_stage = _BuildStage()
 
 DEFAULT_CORPUS = Path("corpus")
 DEFAULT_CODEBOOK = Path("codebook.yaml")
@@ -67,12 +79,21 @@ def cli():
 @corpus_option
 @codebook_option
 @db_option
-def build(corpus: Path, codebook: Path, db_path: Path):
+@click.option("--force", is_flag=True, help="Build even if no input changed since the last build.")
+def build(corpus: Path, codebook: Path, db_path: Path, force: bool):
     """Build the database from the corpus and code every excerpt.
 
-    Retrains the model only when the codebook or the coding files changed.
-    The new database replaces the old one only when the whole build succeeded.
+    Does nothing when no input (corpus, codebook, coding files, model, casebase
+    itself) changed since the database was built. Retrains the model only when
+    the coding files or the codes changed; re-analyses only excerpt texts it has
+    not analysed before (cached in db/cache/). The new database replaces the old
+    one only when the whole build succeeded.
     """
+    from . import fingerprint
+
+    if not force and fingerprint.up_to_date(corpus, codebook, db_path)[0]:
+        click.echo(f"Up to date: {db_path} was built from exactly these inputs (use --force to rebuild)")
+        return
     # The bar is for a person at a terminal; in logs and pipes it would only be noise.
     with click.progressbar(
         length=len(build_stage.STAGES), label="Bygger", file=sys.stderr, hidden=not sys.stderr.isatty()
@@ -128,13 +149,13 @@ def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_pa
     Excerpt ids are checked against the built database; nothing is written
     unless every row is valid.
     """
-    import sqlite_utils
+    from . import codebook as codebook_stage, coding, store
 
-    from . import codebook as codebook_stage, coding
-
-    if not db_path.exists():
-        raise CasebaseError("no database; run 'casebase build' first", file=db_path)
-    texts = {row["id"]: row["text"] for row in sqlite_utils.Database(db_path).query("select id, text from excerpts")}
+    db = store.open_built(db_path)
+    try:
+        texts = {row["id"]: row["text"] for row in db.query("select id, text from excerpts")}
+    finally:
+        db.close()
     book = codebook_stage.load(codebook)
     coding.coder_file(corpus / "coding", coder)
     decisions = coding.read_import(file, coder, texts, book)
@@ -148,7 +169,7 @@ def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_pa
 @db_option
 def train(corpus: Path, codebook: Path, db_path: Path):
     """Train the classifier on the human decisions and save it in models/."""
-    prepared = build_stage.prepare(corpus, codebook)
+    prepared = build_stage.prepare(corpus, codebook, cache_file=build_stage.analysis_cache.cache_path(db_path))
     model, _ = build_stage.current_model(prepared, build_stage.models_dir(db_path), force=True)
     if model is None:
         raise CasebaseError("no human coding decisions to train on", file=corpus / "coding")
@@ -176,7 +197,7 @@ def evaluate(corpus: Path, codebook: Path, db_path: Path, folds: int):
     """
     from . import evaluate as evaluate_stage
 
-    prepared = build_stage.prepare(corpus, codebook)
+    prepared = build_stage.prepare(corpus, codebook, cache_file=build_stage.analysis_cache.cache_path(db_path))
     directory = build_stage.models_dir(db_path)
     model, _ = build_stage.current_model(prepared, directory)
     if model is None:
@@ -200,7 +221,7 @@ def agreement(corpus: Path, codebook: Path, db_path: Path):
     """
     from . import agreement as agreement_stage, store
 
-    prepared = build_stage.prepare(corpus, codebook)
+    prepared = build_stage.prepare(corpus, codebook, cache_file=build_stage.analysis_cache.cache_path(db_path))
     if not prepared.resolution.placed:
         raise CasebaseError("no human coding decisions to measure agreement on", file=corpus / "coding")
     directory = build_stage.models_dir(db_path)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy
 import spacy
 from catalogue import RegistryError
-from spacy.attrs import LEMMA, SENT_START
+from spacy.attrs import LEMMA, ORTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Token
 from spacy.util import load_language_data, registry
@@ -336,19 +336,57 @@ def pipeline_name(nlp: Language) -> str:
     """Which pipeline produced the lemmas: stored with every build."""
     meta = nlp.meta
     if meta.get("name") == FALLBACK_NAME:
-        versions = f"spaCy {spacy.__version__}"
-        # The lookup table's contents are part of the lemmas, so its version is too.
-        if "spacy_lookups" in nlp.get_pipe_config("casebase_lemmatizer")["lexicons"]:
-            versions += f", spacy-lookups-data {metadata.version('spacy-lookups-data')}"
-        return f"{FALLBACK_NAME} {meta['version']} ({versions})"
+        return _fallback_name(nlp.get_pipe_config("casebase_lemmatizer")["lexicons"])
     return f"{meta.get('lang', 'da')}_{meta.get('name', 'unknown')} {meta.get('version', '')}".strip()
+
+
+def _fallback_name(lexicons: list[str]) -> str:
+    versions = f"spaCy {spacy.__version__}"
+    # The lookup table's contents are part of the lemmas, so its version is too.
+    if "spacy_lookups" in lexicons:
+        versions += f", spacy-lookups-data {metadata.version('spacy-lookups-data')}"
+    return f"{FALLBACK_NAME} {FALLBACK_VERSION} ({versions})"
+
+
+@functools.lru_cache(maxsize=1)
+def pipeline_identity() -> str:
+    """``pipeline_name(load_pipeline())`` without loading the fallback's lexicons
+    (a second of a rebuild whose lemmas all come from the cache)."""
+    if spacy.util.is_package(TRAINED_PACKAGE):
+        return pipeline_name(load_pipeline())
+    config = spacy.util.load_config(Path(str(FALLBACK_CONFIG)), interpolate=False)
+    return _fallback_name(config["components"]["casebase_lemmatizer"]["lexicons"])
 
 
 def doc_lemmas(doc: Doc) -> str:
     """Space-joined lower-case lemmas of a processed doc's words; punctuation dropped."""
-    return " ".join(
-        (token.lemma_ or token.text).lower() for token in doc if any(ch.isalnum() for ch in token.text)
-    )
+    # By string hash, not token by token: creating a Token per word cost more
+    # than the lemmatizer itself on a million answers. Hashes are stable, so
+    # the two small caches below hold across docs and memory zones.
+    strings = doc.vocab.strings
+    words = []
+    for orth, lemma in doc.to_array([ORTH, LEMMA]).tolist():
+        wordlike = _WORDLIKE.get(orth)
+        if wordlike is None:
+            wordlike = _remember(_WORDLIKE, orth, any(ch.isalnum() for ch in strings[orth]))
+        if wordlike:
+            key = lemma or orth
+            lower = _LOWER.get(key)
+            if lower is None:
+                lower = _remember(_LOWER, key, strings[key].lower())
+            words.append(lower)
+    return " ".join(words)
+
+
+_WORDLIKE: dict[int, bool] = {}
+_LOWER: dict[int, str] = {}
+
+
+def _remember(cache: dict, key, value):
+    if len(cache) >= 500_000:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def lemmatize(text: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from spacy.attrs import LEMMA, LOWER
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
@@ -92,6 +93,9 @@ class RuleMatcher:
         self.patterns: dict[str, CompiledPattern] = {}
         self._wildcards: list[tuple[WordSpec, CompiledPattern]] = []
         self._seen_words: set[str] = set()
+        self._seen_hashes: set[int] = set()
+        self._sequence_hashes: set[int] | None = None
+        self._sequence_version = -1
         for code in codebook.codes.values():
             for index, pattern in enumerate(code.patterns):
                 key = f"{code.id}#{index}"
@@ -169,26 +173,50 @@ class RuleMatcher:
                 pattern.key, [Doc(self.nlp.vocab, words=list(p), lemmas=list(p)) for p in new_phrases]
             )
 
-    def _learn_words(self, doc: Doc) -> None:
+    def _learn_words(self, doc: Doc, hashes: set[int]) -> None:
         """Test words not met before against the wildcards; register new compounds."""
         changed: dict[str, CompiledPattern] = {}
-        for token in doc:
-            for word in (token.lower_, token.lemma_.lower()):
-                if word in self._seen_words or not word.isalpha() and "-" not in word:
-                    continue
-                self._seen_words.add(word)
-                for spec, pattern in self._wildcards:
-                    if spec.accepts(word) and word not in spec.matches:
-                        spec.matches.add(word)
-                        changed[pattern.key] = pattern
+        strings = doc.vocab.strings
+        seen = self._seen_hashes
+        for key in hashes:
+            if key in seen:
+                continue
+            seen.add(key)
+            if not key:
+                continue
+            word = strings[key].lower()
+            if word in self._seen_words or not word.isalpha() and "-" not in word:
+                continue
+            self._seen_words.add(word)
+            for spec, pattern in self._wildcards:
+                if spec.accepts(word) and word not in spec.matches:
+                    spec.matches.add(word)
+                    changed[pattern.key] = pattern
         for pattern in changed.values():
             self._refresh(pattern)
 
+    def _sequence_words(self) -> set[int]:
+        """Hashes of the words every sequence pattern needs one of (its first word)."""
+        if self._sequence_hashes is None or self._sequence_version != len(self._seen_words):
+            words = set()
+            for pattern in self.patterns.values():
+                if pattern.has_any_word:
+                    words.update(pattern.words[0].candidates())
+            self._sequence_hashes = {self.nlp.vocab.strings.add(w) for w in words}
+            self._sequence_version = len(self._seen_words)
+        return self._sequence_hashes
+
     def hits(self, doc: Doc) -> list[RuleHit]:
-        self._learn_words(doc)
+        # Word by string hash (lower-case form and lemma), not Token by Token.
+        hashes = set(doc.to_array([LOWER, LEMMA]).ravel().tolist())
+        self._learn_words(doc, hashes)
         found: dict[tuple[str, int, int], RuleHit] = {}
         strings = self.nlp.vocab.strings
-        for matcher in (self.by_lower, self.by_lemma, self.sequences):
+        matchers = [self.by_lower, self.by_lemma]
+        # The token Matcher is slow; most docs have none of the words its patterns start with.
+        if hashes & self._sequence_words():
+            matchers.append(self.sequences)
+        for matcher in matchers:
             for match_id, start, end in matcher(doc):
                 pattern = self.patterns[strings[match_id]]
                 span = doc[start:end]
@@ -199,3 +227,14 @@ class RuleMatcher:
     def codes(self, hits: list[RuleHit]) -> list[str]:
         """The codes the rules assign: every hit's code, with its ancestors."""
         return self.codebook.close({hit.code_id for hit in hits})
+
+
+def ruleset_key(codebook: Codebook, pipeline_name: str) -> str:
+    """What decides an excerpt's rule hits besides its text: every code's patterns
+    (in order: the first pattern that fires is the evidence) and the pipeline
+    whose lemmas they are matched against. Labels and definitions do not count."""
+    import hashlib
+    import json
+
+    content = [pipeline_name] + [[code.id, [p.text for p in code.patterns]] for code in codebook.codes.values()]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]

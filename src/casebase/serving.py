@@ -58,6 +58,9 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
     db_path = Path(db_path).resolve()
     if not db_path.exists():
         raise CasebaseError("no database; run 'casebase build' first", file=db_path)
+    from . import store
+
+    store.open_built(db_path).close()  # a damaged or foreign file: one clear line, not a server error
     metadata = load_metadata(metadata_path)
     config = {"db": str(db_path)}
     secret = None

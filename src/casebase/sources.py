@@ -169,10 +169,32 @@ def decode_text(data: bytes, path: Path) -> str:
     return text
 
 
+# The longest line a text source may have. A paragraph is one line; a text of
+# megabytes without a line break is a failed extraction (or not prose at all),
+# and refusing it at once beats spending minutes cutting it into one excerpt.
+MAX_LINE_CHARS = 100_000
+
+
 def read_text(source: Source) -> tuple[str, str]:
     """The source's text and the sha256 of its bytes."""
     data = read_bytes(source)
-    return decode_text(data, source.path), sha256(data)
+    text = decode_text(data, source.path)
+    check_line_lengths(text, source.path)
+    return text, sha256(data)
+
+
+def check_line_lengths(text: str, path: Path) -> None:
+    if len(text) <= MAX_LINE_CHARS:
+        return
+    start = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise CasebaseError(
+                f"line of {len(line):,} characters; the longest a line may be is {MAX_LINE_CHARS:,}"
+                " (a text extracted without line breaks?)",
+                file=path,
+                line=number,
+            )
 
 
 @dataclass

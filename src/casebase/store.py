@@ -314,9 +314,14 @@ def atomic_database(path: Path):
     """Yield a fresh database at a temporary path; move it over ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     db = sqlite_utils.Database(tmp)
+    # The temporary file is thrown away on any failure and fsynced before the
+    # rename: a rollback journal would only double the writes.
+    db.execute("pragma journal_mode = off")
+    db.execute("pragma synchronous = off")
     try:
         yield db
         db.conn.commit()
@@ -329,6 +334,27 @@ def atomic_database(path: Path):
         db.conn.close()
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary databases of builds that were killed (their process is gone)."""
+    for tmp in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+        except ValueError:
+            continue
+        if pid == os.getpid() or not _process_alive(pid):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_codebook(db: sqlite_utils.Database, codebook) -> None:

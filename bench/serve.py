@@ -1,0 +1,104 @@
+"""Serving latency: `casebase serve` (read-only, immutable) on a built database.
+
+Starts the real server on 127.0.0.1, waits for it, then times a bounded number
+of requests per kind and prints p50/p95; stops the server by itself.
+
+- lemma search: full-text search of a Danish lemma on excerpts (text + lemmas);
+- code facet: the codings table faceted by code_id and filtered to one code
+  (this branch has no excerpts.codes JSON column to facet as an array);
+- case page: one case row with its related excerpts.
+
+    .venv/bin/python bench/serve.py --db /tmp/casebase-scale/db-100000/casebase.db [--requests 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LEMMAS = ["gåtur", "video", "familiebehandling", "frivillig", "borger", "online", "naturen", "samtale"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def timed_get(url: str) -> float:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=60) as response:
+        response.read()
+        assert response.status == 200, url
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--requests", type=int, default=50)
+    args = parser.parse_args()
+
+    conn = sqlite3.connect(f"{args.db.resolve().as_uri()}?mode=ro", uri=True)
+    excerpts = conn.execute("select count(*) from excerpts").fetchone()[0]
+    code = conn.execute("select code_id from codings group by code_id order by count(*) desc limit 1").fetchone()[0]
+    cases = [r[0] for r in conn.execute("select id from cases order by id limit 200")]
+    if not cases:  # a survey-only database: an excerpt page (row + its codings) instead
+        cases = [r[0] for r in conn.execute("select id from excerpts order by id limit 200")]
+        case_table = "excerpts"
+    else:
+        case_table = "cases"
+    conn.close()
+
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "casebase", "serve", "--db", str(args.db), "--metadata", str(REPO / "metadata.yml"), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/{args.db.stem}"
+    try:
+        started = time.perf_counter()
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() - started > 300:
+                    raise SystemExit("the server did not start")
+                time.sleep(0.2)
+        print(f"casebase serve on {args.db} ({excerpts:,} excerpts), ready after {time.perf_counter() - started:.1f} s")
+        rng = random.Random(0)
+        kinds = {
+            "lemma search": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20",
+            "lemma search, no count/facets": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20&_nocount=1&_nofacet=1",
+            "code facet (codings, one code)": lambda: f"{base}/codings?code_id={code}&_facet=code_id&_facet=origin&_size=20",
+            f"{case_table[:-1]} page": lambda: f"{base}/{case_table}/{urllib.parse.quote(rng.choice(cases))}",
+        }
+        for name, make_url in kinds.items():
+            timed_get(make_url())  # warm
+            times = [timed_get(make_url()) for _ in range(args.requests)]
+            print(f"  {name:<32} p50 {percentile(times, 50):7.1f} ms   p95 {percentile(times, 95):7.1f} ms   ({args.requests} requests)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
