@@ -3,9 +3,11 @@
 Starts the real server on 127.0.0.1, waits for it, then times a bounded number
 of requests per kind and prints p50/p95; stops the server by itself.
 
-- lemma search: full-text search of a Danish lemma on excerpts (text + lemmas);
-- code facet: the codings table faceted by code_id and filtered to one code
-  (this branch has no excerpts.codes JSON column to facet as an array);
+- lemma search: the "Søg" canned query (the query lemmatized, then FTS5 on text +
+  lemmas, best first), and the excerpt table's own search with and without
+  Datasette's row count and facet suggestions;
+- code facet: the excerpts' JSON array of codes faceted and filtered to one code
+  (the codings table's code_id on a database built before that column existed);
 - case page: one case row with its related excerpts.
 
     .venv/bin/python bench/serve.py --db /tmp/casebase-scale/db-100000/casebase.db [--requests 50]
@@ -28,6 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LEMMAS = ["gåtur", "video", "familiebehandling", "frivillig", "borger", "online", "naturen", "samtale"]
+INFLECTED = ["gåturene", "videomøderne", "familiebehandlingen", "frivillige", "borgerne", "samtalerne"]
 
 
 def free_port() -> int:
@@ -64,6 +67,7 @@ def main() -> None:
         case_table = "excerpts"
     else:
         case_table = "cases"
+    has_codes = "codes" in {row[1] for row in conn.execute("pragma table_info(excerpts)")}
     conn.close()
 
     port = free_port()
@@ -86,11 +90,15 @@ def main() -> None:
         print(f"casebase serve on {args.db} ({excerpts:,} excerpts), ready after {time.perf_counter() - started:.1f} s")
         rng = random.Random(0)
         kinds = {
-            "lemma search": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20",
-            "lemma search, no count/facets": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20&_nocount=1&_nofacet=1",
-            "code facet (codings, one code)": lambda: f"{base}/codings?code_id={code}&_facet=code_id&_facet=origin&_size=20",
-            f"{case_table[:-1]} page": lambda: f"{base}/{case_table}/{urllib.parse.quote(rng.choice(cases))}",
+            "Søg (canned, lemmatized)": lambda: f"{base}/search.json?q={urllib.parse.quote(rng.choice(INFLECTED))}",
+            "table search": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20",
+            "table search, no count/facets": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20&_nocount=1&_nofacet=1",
         }
+        if has_codes:
+            kinds["code array facet (excerpts)"] = lambda: f"{base}/excerpts?_facet_array=codes&codes__arraycontains={code}&_size=20"
+        else:
+            kinds["code facet (codings, one code)"] = lambda: f"{base}/codings?code_id={code}&_facet=code_id&_facet=origin&_size=20"
+        kinds[f"{case_table[:-1]} page"] = lambda: f"{base}/{case_table}/{urllib.parse.quote(rng.choice(cases))}"
         for name, make_url in kinds.items():
             timed_get(make_url())  # warm
             times = [timed_get(make_url()) for _ in range(args.requests)]
