@@ -22,3 +22,14 @@ class CasebaseError(Exception):
             where = self.file if self.line is None else f"{self.file}:{self.line}"
             where += ": "
         return f"{where}{self.message}"
+
+
+def read_bytes(path) -> bytes:
+    """A file a user pointed casebase at; a missing or unreadable one is a CasebaseError."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CasebaseError("file not found", file=path) from None
+    except OSError as exc:
+        raise CasebaseError(f"cannot read file: {exc.strerror}", file=path) from None

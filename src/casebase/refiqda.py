@@ -41,7 +41,7 @@ import yaml
 from . import __version__, codebook as codebook_mod, store
 from .atomicfile import atomic_path
 from .codebook import Code, Codebook
-from .errors import CasebaseError
+from .errors import CasebaseError, read_bytes
 
 NS_PROJECT = "urn:QDA-XML:project:1.0"
 NS_CODEBOOK = "urn:QDA-XML:codebook:1.0"
@@ -523,12 +523,7 @@ def _parse_xml(path: Path) -> _Node:
     """The document as a tree of nodes that know their line; any problem is a
     CasebaseError naming the file and, where the parser says, the line."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CasebaseError("file not found", file=path) from None
-    except OSError as exc:
-        raise CasebaseError(f"cannot read file: {exc.strerror}", file=path) from None
+    data = read_bytes(path)
     parser = expat.ParserCreate(namespace_separator=" ")
     stack: list[_Node] = []
     roots: list[_Node] = []

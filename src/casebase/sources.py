@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import yamlfile
-from .errors import CasebaseError
+from .errors import CasebaseError, read_bytes as read_file_bytes
 from .parsers import PARSERS
 
 SOURCE_KINDS = ("report", "press_release", "guide", "magazine", "survey")
@@ -323,12 +323,7 @@ def read_input_texts(path: Path, column: str | None = None) -> list[str]:
     import json
 
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CasebaseError("file not found", file=path) from None
-    except OSError as exc:
-        raise CasebaseError(f"cannot read file: {exc.strerror}", file=path) from None
+    data = read_file_bytes(path)
     text = decode_text(data, path)
     suffix = path.suffix.lower()
     if suffix == ".txt":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import CasebaseError
+from .errors import CasebaseError, read_bytes
 
 
 class Mapping(dict):
@@ -61,12 +61,7 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _co
 def load(path: Path):
     """Parse a YAML file; any problem becomes a CasebaseError naming file and line."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CasebaseError("file not found", file=path) from None
-    except OSError as exc:
-        raise CasebaseError(f"cannot read file: {exc.strerror}", file=path) from None
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
