@@ -9,6 +9,8 @@ the plugin's package.
 
 from __future__ import annotations
 
+import asyncio
+
 from datasette import hookimpl
 
 from .. import serving
@@ -30,6 +32,16 @@ def prepare_connection(conn):
     # lemmatize('gåturene') -> 'gåtur': lets SQL (and canned queries) search the
     # excerpts' lemma column with the same Danish pipeline that built it.
     conn.create_function("lemmatize", 1, _lemmatize, deterministic=True)
+
+
+@hookimpl
+def startup(datasette):
+    async def load_pipeline():
+        # Otherwise the first Danish search pays for loading the pipeline inside
+        # Datasette's SQL time limit, and times out.
+        await asyncio.get_running_loop().run_in_executor(None, _lemmatize, "gåturene")
+
+    return load_pipeline
 
 
 @hookimpl
