@@ -26,6 +26,7 @@ Choices this module makes, and why:
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import uuid
@@ -297,8 +298,7 @@ def read_project(db, origins=DEFAULT_ORIGINS) -> _Project:
             " (select max(rowid) from decisions where excerpt_id is not null group by coder, excerpt_id)"
         )
     }
-    placeholders = ", ".join("?" for _ in origins)
-    codings = list(db.query(f"select * from codings where origin in ({placeholders})", list(origins)))
+    codings = list(db.query(f"select * from codings where origin in {store.ORIGIN_LIST}", [json.dumps(list(origins))]))
     codings.sort(key=lambda r: (excerpts[r["excerpt_id"]]["seq"], position[r["code_id"]]))
     for row in codings:
         user_key, user_name, user_id = _user_of(row)

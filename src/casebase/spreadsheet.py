@@ -10,6 +10,7 @@ origin each one has, so a user can filter, and ``origins`` narrows it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,12 +138,12 @@ def build_workbook(db, origins=ORIGINS) -> tuple[Workbook, WorkbookReport]:
     code_ids = [code["id"] for code in codes]
     labels = {code["id"]: code["label_da"] for code in codes}
     headers = _code_headers(codes)
-    placeholders = ", ".join("?" for _ in origins)
+    chosen = [json.dumps(list(origins))]
     codings = list(
         db.query(
             "select c.excerpt_id, c.code_id, c.origin, c.coder, c.model_run, e.source_id, e.case_id"
-            f" from codings c join excerpts e on e.id = c.excerpt_id where c.origin in ({placeholders})",
-            list(origins),
+            f" from codings c join excerpts e on e.id = c.excerpt_id where c.origin in {store.ORIGIN_LIST}",
+            chosen,
         )
     )
     report.codings = len(codings)
@@ -188,8 +189,8 @@ def build_workbook(db, origins=ORIGINS) -> tuple[Workbook, WorkbookReport]:
     excerpts = sorted(
         db.query(
             "select id, source_id, seq, case_id, page, section, kind, text from excerpts"
-            " where id in (select excerpt_id from codings where origin in (" + placeholders + "))",
-            list(origins),
+            f" where id in (select excerpt_id from codings where origin in {store.ORIGIN_LIST})",
+            chosen,
         ),
         key=lambda e: (source_order.get(e["source_id"], len(source_order)), e["seq"]),
     )

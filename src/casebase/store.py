@@ -21,6 +21,8 @@ from .errors import CasebaseError
 FTS_TOKENIZE = "unicode61 remove_diacritics 0"
 # Where a coding came from: the values of codings.origin.
 ORIGINS = ("human", "model", "rule")
+# "origin in …" for a chosen set of origins, bound as one JSON array parameter.
+ORIGIN_LIST = "(select value from json_each(?))"
 # What the publishing commands (exports) read; a file without them is no build of ours.
 BUILT_TABLES = ("sources", "source_texts", "cases", "excerpts", "attributes", "codes", "codings", "decisions")
 
