@@ -34,13 +34,16 @@ from casebase import build
 imported = time.perf_counter() - started
 report = build.build(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
 print(json.dumps({"seconds": report.seconds, "imports": imported, "total": time.perf_counter() - started,
-                  "excerpts": report.excerpts, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "excerpts": report.excerpts, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 RAW_PIPE = """
 import csv, json, re, resource, sys, time
-from casebase import nlp
-texts = []
+from pathlib import Path
+from casebase import build, nlp
+# The texts the build analyses: the seed corpus's excerpts and every answer.
+texts = [e.text for r in build.read_corpus(Path(sys.argv[3])) for e in r.excerpts]
 with open(sys.argv[1], encoding="utf-8", newline="") as handle:
     for row in csv.DictReader(handle):
         text = re.sub(r"\\s+", " ", row["answer"]).strip()
@@ -87,7 +90,7 @@ def main() -> None:
             db_dir = args.work / f"db-{size}"
             shutil.rmtree(db_dir, ignore_errors=True)  # cold: no caches, no model
             builds.append(run_json(BUILD, str(corpus), str(db_dir / "casebase.db"), str(codebook)))
-            raws.append(run_json(RAW_PIPE, str(csv_path), str(args.n_process)))
+            raws.append(run_json(RAW_PIPE, str(csv_path), str(args.n_process), str(REPO / "corpus")))
             print(f"  {size:,} run {run + 1}: build {builds[-1]['total']:.1f} s, raw nlp.pipe {raws[-1]['seconds']:.1f} s", flush=True)
         words = raws[0]["words"]
         excerpts = builds[0]["excerpts"]
@@ -99,7 +102,10 @@ def main() -> None:
             print(f"  {stage:<8} {statistics.median(b['seconds'][stage] for b in builds):>8.1f} s")
         print(f"  imports  {statistics.median(b['imports'] for b in builds):>8.1f} s")
         print(f"  total    {total:>8.1f} s   {excerpts / total:,.0f} excerpts/s, {words / total:,.0f} words/s")
-        print(f"  peak RSS {max(b['maxrss_mb'] for b in builds):>8,.0f} MB (build), {max(r['maxrss_mb'] for r in raws):,.0f} MB (raw nlp.pipe)")
+        print(
+            f"  peak RSS {max(b['maxrss_mb'] for b in builds):>8,.0f} MB (build), {max(b['worker_maxrss_mb'] for b in builds):,.0f} MB"
+            f" (largest worker process), {max(r['maxrss_mb'] for r in raws):,.0f} MB (raw nlp.pipe)"
+        )
         print(f"  raw nlp.pipe (n_process={args.n_process}) {raw:.1f} s   {excerpts / raw:,.0f} excerpts/s, {words / raw:,.0f} words/s")
         print(f"  build throughput / raw nlp.pipe throughput = {raw / total:.2f}")
         print(f"  database {db_file.stat().st_size / 1e6:,.0f} MB", flush=True)

@@ -2,9 +2,12 @@
 
 Sentences of the seed corpus (corpus/texts, split by the Danish pipeline) are
 recombined into answers of 1–8 sentences, deterministically (fixed seed), and
-written as a survey CSV with respondent ids and a few attributes; beside it a
-sources.yaml lists it as a survey source, so `casebase build --corpus DIR`
-ingests it through the normal answers path.
+written as a survey CSV with respondent ids and a few attributes. The corpus
+is the seed corpus (its texts, answers and human coding, copied) plus that
+survey, listed in sources.yaml as one more survey source: `casebase build
+--corpus DIR` ingests it through the normal answers path, trains the model on
+the seed's human decisions and codes every synthetic answer with it, as a
+national survey added to a coded corpus would be.
 
     .venv/bin/python bench/synth.py OUT_DIR --excerpts 100000
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,7 +28,7 @@ SEED = 20260
 MUNICIPALITIES = "Aarhus Odense Aalborg Esbjerg Vejle Randers Viborg Køge Holbæk Svendborg Favrskov Herning".split()
 AREAS = ["Ældre", "Børn og unge", "Handicap", "Socialpsykiatri", "Udsatte voksne", "Beskæftigelse"]
 
-SOURCES_YAML = """sources:
+SYNTH_SOURCE = """
   - id: synth
     file: answers/synth_answers.csv
     title: "Syntetiske svar ({count} besvarelser)"
@@ -59,9 +63,10 @@ def write_corpus(out: Path, count: int, sentences: list[str] | None = None) -> P
     sentences = sentences or seed_sentences()
     rng = random.Random(SEED)
     out = Path(out)
-    (out / "answers").mkdir(parents=True, exist_ok=True)
-    (out / "coding").mkdir(exist_ok=True)
-    (out / "sources.yaml").write_text(SOURCES_YAML.format(count=count), encoding="utf-8")
+    for folder in ("texts", "answers", "coding"):
+        shutil.copytree(REPO / "corpus" / folder, out / folder, dirs_exist_ok=True)
+    seed_sources = (REPO / "corpus" / "sources.yaml").read_text(encoding="utf-8")
+    (out / "sources.yaml").write_text(seed_sources.rstrip("\n") + "\n" + SYNTH_SOURCE.format(count=count), encoding="utf-8")
     with open(out / "answers" / "synth_answers.csv", "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["answer_id", "answer", "municipality", "area"])

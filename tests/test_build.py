@@ -98,3 +98,47 @@ def test_failed_build_leaves_previous_database(corpus_copy, tmp_path, built_db):
     assert db_path.read_bytes() == built_db.read_bytes()
     assert sqlite3.connect(db_path).execute("select count(*) from excerpts").fetchone()[0] > 0
     assert list(tmp_path.glob(".*.tmp")) == []
+
+
+def _content(path):
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return {
+            "excerpts": conn.execute("select id, source_id, seq, kind, char_start, char_end, text, lemmas, codes from excerpts order by id").fetchall(),
+            "source_texts": conn.execute("select * from source_texts order by source_id").fetchall(),
+            "sources": conn.execute("select * from sources order by id").fetchall(),
+            "cases": conn.execute("select * from cases order by id").fetchall(),
+            "attributes": conn.execute("select * from attributes order by entity_id, name").fetchall(),
+            "rule_hits": conn.execute('select excerpt_id, code_id, start, "end", pattern from rule_hits order by 1, 2, 3, 5').fetchall(),
+            "codings": conn.execute("select excerpt_id, code_id, origin, round(score, 6), coder from codings order by 1, 2").fetchall(),
+            "suggestions": conn.execute("select excerpt_id, code_id, round(score, 6) from suggestions order by 1, 2").fetchall(),
+            "decisions": conn.execute("select coder, excerpt_id, line, status from decisions order by coder, line").fetchall(),
+        }
+    finally:
+        conn.close()
+
+
+def test_the_build_streams_in_batches_and_workers_without_changing_a_row(tmp_path, built_db, monkeypatch):
+    """The build reads, analyses, writes and codes a batch at a time (constant
+    memory in the corpus size) and spreads big batches over worker processes.
+    Neither may change what is built: tiny batches in one process, and tiny
+    batches over two worker processes, give exactly the database of a normal build."""
+    import shutil
+
+    from casebase import analysis
+    from conftest import CORPUS, REPO
+
+    expected = _content(built_db)
+    assert len(expected["excerpts"]) > 2000 and expected["codings"] and expected["suggestions"]
+    monkeypatch.setattr(analysis, "BATCH", 97)  # a survey source and every report cross batch borders
+    for processes, minimum in ((1, 10**9), (2, 1)):
+        monkeypatch.setattr(analysis, "PARALLEL_MINIMUM", minimum)
+        monkeypatch.setattr(analysis, "CHUNK", 13)
+        site = tmp_path / f"site-{processes}"
+        site.mkdir()
+        shutil.copytree(built_db.parent / "models", site / "models")  # the same model, not a retrained one
+        report = build_stage.build(CORPUS, site / "casebase.db", REPO / "codebook.yaml", processes=processes)
+        assert not report.retrained
+        got = _content(site / "casebase.db")
+        for table in expected:
+            assert got[table] == expected[table], (processes, table)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from . import __version__, agreement, analysis_cache, assign, classify, codebook as codebook_mod, coding, fingerprint, nlp, parsers, rules, segment, sources, store, summaries
+from . import __version__, agreement, analysis, analysis_cache, assign, classify, codebook as codebook_mod, coding, fingerprint, parsers, rules, segment, sources, store, summaries, workers
 from .errors import CasebaseError
 
 STAGES = ("sources", "nlp", "coding", "store")
@@ -29,6 +30,8 @@ DEFAULT_FOLDS = 5
 
 @dataclass
 class SourceResult:
+    """A source read whole, with its excerpts' analysis (``prepare``; small corpora)."""
+
     source: sources.Source
     sha256: str
     cleaned_text: str
@@ -40,16 +43,20 @@ class SourceResult:
 
 @dataclass
 class Prepared:
-    results: list[SourceResult]
+    """Everything up to the coding: the codebook, the decisions placed on today's
+    excerpts, and a way to fetch any excerpt's classifier input by id."""
+
     codebook: codebook_mod.Codebook
     resolution: coding.Resolution
     pipeline_name: str
-    inputs: list[assign.ExcerptInput]
+    inputs_for: Callable[[list[str]], dict[str, assign.ExcerptInput]]
+    results: list[SourceResult] = field(default_factory=list)  # by ``prepare`` only
+    inputs: list[assign.ExcerptInput] = field(default_factory=list)  # by ``prepare`` only
 
     def training_data(self):
         """Records and label matrix of the human decisions, one per excerpt."""
-        by_id = {e.id: e for e in self.inputs}
         decisions = assign.training_decisions(self.resolution)
+        by_id = self.inputs_for([d.excerpt_id for d in decisions])
         records = [assign.record(by_id[d.excerpt_id], self.codebook) for d in decisions]
         return records, assign.label_matrix(decisions, self.codebook.ids)
 
@@ -71,15 +78,7 @@ class BuildReport:
 
 
 def process_source(source: sources.Source) -> SourceResult:
-    """Read, clean and segment one source."""
-    if source.parser == sources.SURVEY_PARSER:
-        rows, digest = sources.read_answers(source)
-        cleaned, excerpts = segment.answers_excerpts(
-            source.id, rows, source.text_columns, source.id_column, source.attribute_columns
-        )
-        if not excerpts:
-            raise CasebaseError("no non-empty answers", file=source.path)
-        return SourceResult(source, digest, cleaned, excerpts, {})
+    """Read, clean and segment one text source."""
     text, digest = sources.read_text(source)
     blocks, cases = parsers.parse(source.parser, text)
     cleaned, excerpts = segment.assemble(source.id, blocks)
@@ -89,14 +88,59 @@ def process_source(source: sources.Source) -> SourceResult:
     return SourceResult(source, digest, cleaned, excerpts, by_id)
 
 
-def read_corpus(corpus_dir: Path, cache_dir: Path | None = None) -> list[SourceResult]:
-    """Load and segment every source, as a build does, without writing anything.
+class SourceReading:
+    """One source as a build reads it: ``batches()`` yields its excerpts a batch
+    at a time; afterwards ``sha256``, ``cases``, ``count`` and ``cleaned_text``
+    are set. A survey export streams (its cleaned text, None here, is laid out
+    from the stored excerpts); a text source is read whole, through the source
+    cache when there is one."""
 
-    With a ``cache_dir``, a source whose file, sources.yaml entry and casebase
-    code are unchanged since it was last segmented is read from the cache: a
-    build re-processes only the sources that changed.
+    def __init__(self, source: sources.Source, cache_dir: Path | None = None):
+        self.source = source
+        self.cache_dir = cache_dir
+        self.sha256 = ""
+        self.cases: dict[str, segment.Case] = {}
+        self.cleaned_text: str | None = None
+        self.count = 0
+
+    def batches(self, size: int | None = None):
+        size = size or analysis.BATCH
+        source = self.source
+        if source.parser == sources.SURVEY_PARSER:
+            answers = sources.Answers(source)
+            layout = segment.Layout(source.id)
+            for rows in answers.batches(size):
+                excerpts = segment.answer_excerpts(
+                    layout, rows, source.text_columns, source.id_column, source.attribute_columns
+                )
+                self.count += len(excerpts)
+                if excerpts:
+                    yield excerpts
+            if not self.count:
+                raise CasebaseError("no non-empty answers", file=source.path)
+            self.sha256 = answers.sha256
+            return
+        result = _cached_source(source, self.cache_dir) if self.cache_dir else process_source(source)
+        self.sha256, self.cases, self.cleaned_text = result.sha256, result.cases, result.cleaned_text
+        self.count = len(result.excerpts)
+        for start in range(0, len(result.excerpts), size):
+            yield result.excerpts[start : start + size]
+
+
+def read_corpus(corpus_dir: Path, cache_dir: Path | None = None) -> list[SourceResult]:
+    """Load and segment every source whole, without writing anything.
+
+    With a ``cache_dir``, a text source whose file, sources.yaml entry and
+    casebase code are unchanged since it was last segmented is read from the
+    cache: a build re-processes only the sources that changed.
     """
-    return [_cached_source(source, cache_dir) if cache_dir else process_source(source) for source in sources.load_sources(corpus_dir)]
+    results = []
+    for source in sources.load_sources(corpus_dir):
+        reading = SourceReading(source, cache_dir)
+        excerpts = [e for batch in reading.batches() for e in batch]
+        cleaned = reading.cleaned_text if reading.cleaned_text is not None else segment.cleaned_text(e.text for e in excerpts)
+        results.append(SourceResult(source, reading.sha256, cleaned, excerpts, reading.cases))
+    return results
 
 
 def _cached_source(source: sources.Source, cache_dir: Path) -> SourceResult:
@@ -129,88 +173,28 @@ def _cached_source(source: sources.Source, cache_dir: Path) -> SourceResult:
     return result
 
 
-ANALYSIS_BATCH = 2000  # excerpts looked up in the cache and analysed together
-
-
-def analyse(results: list[SourceResult], codebook: codebook_mod.Codebook, cache_file: Path | None = None) -> str:
-    """Lemmas and rule hits for every excerpt; returns the NLP pipeline's name.
-
-    With a ``cache_file`` (see ``analysis_cache``) only texts never analysed
-    before go through the pipeline, and only texts never matched against
-    today's patterns go through the matcher; the pipeline itself is loaded
-    only if some text needs it.
-    """
-    name = nlp.pipeline_identity()
-    ruleset = rules.ruleset_key(codebook, name)
-    cache = analysis_cache.AnalysisCache(cache_file, name) if cache_file else None
-    loaded: list = []
-
-    def matcher() -> rules.RuleMatcher:
-        if not loaded:
-            pipeline = nlp.load_pipeline()
-            loaded.append(rules.RuleMatcher(pipeline, codebook))
-        return loaded[0]
-
-    try:
-        for result in results:
-            result.lemmas, result.rule_hits = [], []
-            excerpts = result.excerpts
-            for start in range(0, len(excerpts), ANALYSIS_BATCH):
-                texts = [e.text for e in excerpts[start : start + ANALYSIS_BATCH]]
-                lemmas, hits = _analyse_batch(texts, ruleset, cache, matcher)
-                result.lemmas.extend(lemmas)
-                result.rule_hits.extend(hits)
-    finally:
-        if cache:
-            cache.close()
-    return name
-
-
-def _analyse_batch(texts: list[str], ruleset: str, cache, matcher) -> tuple[list[str], list[list[rules.RuleHit]]]:
-    keys = [analysis_cache.text_key(t) for t in texts]
-    docs = cache.docs(keys) if cache else {}
-    known_hits = cache.hits(ruleset, keys) if cache else {}
-    lemmas: dict[bytes, str] = {key: row[0] for key, row in docs.items()}
-    hits: dict[bytes, list[rules.RuleHit]] = {key: [rules.RuleHit(*h) for h in found] for key, found in known_hits.items()}
-    new_docs, new_hits = [], []
-    missing = {}
-    for key, text in zip(keys, texts):
-        if key not in docs:
-            missing.setdefault(key, text)
-    if missing:
-        rule_matcher = matcher()
-        pipeline = rule_matcher.nlp
-        for (key, text), doc in zip(missing.items(), pipeline.pipe(missing.values(), batch_size=256)):
-            lemmas[key] = nlp.doc_lemmas(doc)
-            if key not in hits:
-                hits[key] = rule_matcher.hits(doc)
-                new_hits.append((ruleset, key, hits[key]))
-            if cache:
-                new_docs.append((key, lemmas[key], analysis_cache.encode_tokens(doc)))
-    for key, text in zip(keys, texts):
-        if key not in hits:
-            # Analysed before, but not with today's patterns: rebuild the doc, match again.
-            rule_matcher = matcher()
-            doc = analysis_cache.decode_doc(rule_matcher.nlp.vocab, text, docs[key][1])
-            hits[key] = rule_matcher.hits(doc)
-            new_hits.append((ruleset, key, hits[key]))
-    if cache and (new_docs or new_hits):
-        cache.put(new_docs, new_hits)
-    return [lemmas[k] for k in keys], [hits[k] for k in keys]
-
-
 def prepare(
     corpus_dir: Path,
     codebook_path: Path,
     on_stage: Callable[[str], None] | None = None,
     cache_file: Path | None = None,
 ) -> Prepared:
+    """The corpus read and analysed whole, in memory, with the decisions placed:
+    what train, evaluate, agreement and check work on (the build itself streams
+    the same stages into the database, see ``build``)."""
     corpus_dir = Path(corpus_dir)
     codebook = codebook_mod.load(codebook_path)
     results = read_corpus(corpus_dir, Path(cache_file).parent if cache_file else None)
     if on_stage:
         on_stage("sources")
-    pipeline_name = analyse(results, codebook, cache_file)
+    with analysis.Analyser(codebook, cache_file, workers.default_processes()) as analyser:
+        for result in results:
+            result.lemmas, result.rule_hits = [], []
+            for start in range(0, len(result.excerpts), analysis.BATCH):
+                lemmas, hits = analyser.analyse([e.text for e in result.excerpts[start : start + analysis.BATCH]])
+                result.lemmas.extend(lemmas)
+                result.rule_hits.extend(hits)
+        pipeline_name = analyser.name
     if on_stage:
         on_stage("nlp")
     coding_dir = corpus_dir / "coding"
@@ -223,7 +207,8 @@ def prepare(
         for r in results
         for e, lemmas, hits in zip(r.excerpts, r.lemmas, r.rule_hits)
     ]
-    return Prepared(results, codebook, resolution, pipeline_name, inputs)
+    by_id = {i.id: i for i in inputs}
+    return Prepared(codebook, resolution, pipeline_name, lambda ids: {i: by_id[i] for i in ids}, results, inputs)
 
 
 def models_dir(db_path: Path) -> Path:
@@ -282,16 +267,23 @@ def model_key(prepared: Prepared) -> str:
 class CachedScores:
     """A model whose scores for an excerpt are kept in the analysis cache, keyed by
     the model run and everything the model sees of the excerpt (text, lemmas, rule
-    codes): a rebuild with the same model scores only new or changed excerpts."""
+    codes): a rebuild with the same model scores only new or changed excerpts.
+    Many new excerpts at once are scored in worker processes."""
 
-    def __init__(self, model: classify.Model, cache_file: Path, pipeline_name: str):
+    def __init__(self, model: classify.Model, cache_file: Path, pipeline_name: str, processes: int = 1):
         self.model = model
-        self.cache_file = cache_file
-        self.pipeline_name = pipeline_name
+        self.cache = analysis_cache.AnalysisCache(cache_file, pipeline_name)
         self.kind = f"scores:{model.metadata['run']}:{model.metadata.get('training_hash')}"
+        self.processes = processes
+        self._workers: workers.Workers | None = None
 
     def __getattr__(self, name):
         return getattr(self.model, name)
+
+    def close(self) -> None:
+        if self._workers:
+            self._workers.close()
+        self.cache.close()
 
     def scores_and_codes(self, records: list[dict]) -> tuple[list[dict[str, float]], list[list[str]]]:
         import hashlib
@@ -300,18 +292,27 @@ class CachedScores:
             hashlib.sha1("\0".join([r["text"], r["lemmas"], " ".join(r["rules"])]).encode("utf-8")).digest()
             for r in records
         ]
-        cache = analysis_cache.AnalysisCache(self.cache_file, self.pipeline_name)
-        try:
-            known = cache.results(self.kind, keys)
-            missing = [i for i, key in enumerate(keys) if key not in known]
-            if missing:
-                scores, codes = self.model.scores_and_codes([records[i] for i in missing])
-                new = [(keys[i], [s, c]) for i, s, c in zip(missing, scores, codes)]
-                cache.put_results(self.kind, new)
-                known.update(new)
-        finally:
-            cache.close()
+        known = self.cache.results(self.kind, keys)
+        missing = [i for i, key in enumerate(keys) if key not in known]
+        if missing:
+            new_records = [records[i] for i in missing]
+            if len(new_records) >= analysis.PARALLEL_MINIMUM and self.processes > 1:
+                if self._workers is None:
+                    self._workers = workers.Workers(self.processes, self.model)
+                chunks = [new_records[i : i + analysis.CHUNK] for i in range(0, len(new_records), analysis.CHUNK)]
+                scored = self._workers.map(_score_in_worker, chunks)
+                scores = [s for chunk in scored for s in chunk[0]]
+                codes = [c for chunk in scored for c in chunk[1]]
+            else:
+                scores, codes = self.model.scores_and_codes(new_records)
+            new = [(keys[i], [s, c]) for i, s, c in zip(missing, scores, codes)]
+            self.cache.put_results(self.kind, new)
+            known.update(new)
         return [known[k][0] for k in keys], [known[k][1] for k in keys]
+
+
+def _score_in_worker(records: list[dict]):
+    return workers.state().scores_and_codes(records)
 
 
 def run_id(training_hash: str) -> str:
@@ -450,49 +451,79 @@ def build(
     db_path: Path,
     codebook_path: Path | None = None,
     on_stage: Callable[[str], None] | None = None,
+    processes: int | None = None,
 ) -> BuildReport:
+    """Build the database, streaming: each batch of excerpts is read, analysed and
+    written to the new database before the next is read, so memory does not grow
+    with the corpus. Then the model is trained on the human decisions (fetched
+    back by id) and a second pass over the stored excerpts codes them all."""
     corpus_dir = Path(corpus_dir)
     codebook_path = Path(codebook_path) if codebook_path else corpus_dir.parent / "codebook.yaml"
     report = BuildReport(db_path=Path(db_path))
-    clock = [time.perf_counter()]
+    processes = processes or workers.default_processes()
+    cache_file = analysis_cache.cache_path(report.db_path)
     sources_fingerprint = fingerprint.sources_part(corpus_dir, codebook_path)
-
-    def stage(name: str) -> None:
-        now = time.perf_counter()
-        report.seconds[name] = now - clock[0]
-        clock[0] = now
-        if on_stage:
-            on_stage(name)
-
-    prepared = prepare(corpus_dir, codebook_path, on_stage=stage, cache_file=analysis_cache.cache_path(report.db_path))
-    model_directory = models_dir(report.db_path)
-    model, report.retrained = current_model(prepared, model_directory)
-    run = model.metadata["run"] if model else None
-    scorer = CachedScores(model, analysis_cache.cache_path(report.db_path), prepared.pipeline_name) if model else None
-    assignment = assign.final_codings(prepared.inputs, prepared.codebook, prepared.resolution, scorer, run)
-    codings = assignment.codings
-    # Agreement figures from the saved out-of-fold predictions only: making them
-    # would cost a training per fold on every build ('casebase agreement' makes them).
-    agreement_figures = agreement.compute(prepared, out_of_fold(prepared, model_directory, compute=False))
-    stage("coding")
+    timer = _StageTimer(report, on_stage)
+    codebook = codebook_mod.load(codebook_path)
 
     with store.atomic_database(report.db_path) as db:
         store.create_schema(db)
-        for result in prepared.results:
-            store.write_source(db, result)
-        store.write_codebook(db, prepared.codebook)
-        store.write_codings(db, codings)
-        store.write_rule_hits(
-            db,
-            (
-                {"excerpt_id": e.id, "code_id": h.code_id, "start": h.start, "end": h.end, "text": h.text, "pattern": h.pattern}
-                for e in prepared.inputs
-                for h in e.rule_hits
-            ),
+        store.write_codebook(db, codebook)
+        with analysis.Analyser(codebook, cache_file, processes) as analyser:
+            for source in sources.load_sources(corpus_dir):
+                reading = SourceReading(source, cache_file.parent)
+                batches = timer.timed_iter("sources", ((b, [e.text for e in b]) for b in reading.batches()))
+                for excerpts, lemmas, hits in analyser.stream(batches):
+                    with timer.timed("store"):
+                        store.write_excerpts(db, excerpts, lemmas)
+                        store.write_rule_hits(
+                            db,
+                            (
+                                {"excerpt_id": e.id, "code_id": h.code_id, "start": h.start, "end": h.end, "text": h.text, "pattern": h.pattern}
+                                for e, found in zip(excerpts, hits)
+                                for h in found
+                            ),
+                        )
+                    for excerpt in excerpts:
+                        report.kinds[excerpt.kind] = report.kinds.get(excerpt.kind, 0) + 1
+                with timer.timed("store"):
+                    store.write_source(db, source, reading.sha256, reading.count, reading.cases, reading.cleaned_text)
+                report.sources += 1
+                report.excerpts += reading.count
+                report.cases += len(reading.cases)
+            report.pipeline = analyser.name
+        timer.done("sources")
+        timer.done("nlp")
+
+        coding_dir = corpus_dir / "coding"
+        resolution = coding.resolve(
+            coding.read_all(coding_dir), codebook, coding.read_registry(coding_dir), store.ExcerptTexts(db)
         )
-        store.write_decisions(db, prepared.resolution.placed, prepared.resolution.unplaced)
-        if model:
-            store.write_suggestions(db, assign.suggestion_rows(prepared.inputs, assignment.scores, model.thresholds))
+        prepared = Prepared(codebook, resolution, report.pipeline, lambda ids: _stored_inputs(db, ids))
+        model_directory = models_dir(report.db_path)
+        model, report.retrained = current_model(prepared, model_directory)
+        run = model.metadata["run"] if model else None
+        scorer = CachedScores(model, cache_file, report.pipeline, processes) if model else None
+        db["rule_hits"].create_index(["excerpt_id"])
+        try:
+            for batch in store.excerpt_rows(db, batch=analysis.BATCH):
+                inputs = [assign.ExcerptInput(i, t, l, [rules.RuleHit(*h) for h in found]) for i, t, l, found in batch]
+                assignment = assign.final_codings(inputs, codebook, resolution, scorer, run)
+                with timer.timed("store"):
+                    store.write_codings(db, assignment.codings)
+                    if model:
+                        store.write_suggestions(db, assign.suggestion_rows(inputs, assignment.scores, model.thresholds))
+                for row in assignment.codings:
+                    report.origins[row["origin"]] = report.origins.get(row["origin"], 0) + 1
+        finally:
+            if scorer:
+                scorer.close()
+        # Agreement figures from the saved out-of-fold predictions only: making them
+        # would cost a training per fold on every build ('casebase agreement' makes them).
+        agreement_figures = agreement.compute(prepared, out_of_fold(prepared, model_directory, compute=False))
+        timer.done("coding")
+
+        store.write_decisions(db, resolution.placed, resolution.unplaced)
         if model:
             run_row, metrics = model_run_rows(model, read_evaluation(model_directory, run))
             store.write_model_run(db, run_row, metrics)
@@ -502,26 +533,75 @@ def build(
         store.write_build_info(
             db,
             {
-                "nlp_pipeline": prepared.pipeline_name,
-                "codebook_version": prepared.codebook.version,
+                "nlp_pipeline": report.pipeline,
+                "codebook_version": codebook.version,
                 "model_run": run or "",
                 "built_at": coding.now(),
                 "casebase_version": __version__,
                 fingerprint.KEY: fingerprint.combine(sources_fingerprint, fingerprint.models_part(report.db_path)),
             },
         )
-    stage("store")
+        store.write_table_counts(db)
+    timer.done("store")
 
-    report.pipeline = prepared.pipeline_name
     report.model_run = run
-    report.sources = len(prepared.results)
-    report.decisions = len(prepared.resolution.placed)
-    report.unplaced = len(prepared.resolution.unplaced)
-    for result in prepared.results:
-        report.excerpts += len(result.excerpts)
-        report.cases += len(result.cases)
-        for excerpt in result.excerpts:
-            report.kinds[excerpt.kind] = report.kinds.get(excerpt.kind, 0) + 1
-    for row in codings:
-        report.origins[row["origin"]] = report.origins.get(row["origin"], 0) + 1
+    report.decisions = len(resolution.placed)
+    report.unplaced = len(resolution.unplaced)
     return report
+
+
+def _stored_inputs(db, ids: list[str]) -> dict[str, assign.ExcerptInput]:
+    return {
+        i: assign.ExcerptInput(i, t, l, [rules.RuleHit(*h) for h in found])
+        for batch in store.excerpt_rows(db, ids)
+        for i, t, l, found in batch
+    }
+
+
+class _StageTimer:
+    """Seconds per stage for the build report. The stages of the streaming pass
+    interleave, so reading and writing are timed where they happen and the NLP
+    gets the rest of the pass (the time spent waiting for the analysis)."""
+
+    def __init__(self, report: BuildReport, on_stage: Callable[[str], None] | None):
+        self.report = report
+        self.on_stage = on_stage
+        self.spent: dict[str, float] = {}
+        self.last = time.perf_counter()
+        self.writing_seen = 0.0
+
+    @contextmanager
+    def timed(self, stage: str):
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - began
+
+    def timed_iter(self, stage: str, items):
+        iterator = iter(items)
+        while True:
+            with self.timed(stage):
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+            yield item
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.last
+        writing = self.spent.get("store", 0.0)
+        seconds = self.report.seconds
+        if stage == "sources":
+            seconds[stage] = self.spent.get("sources", 0.0)
+        elif stage == "nlp":
+            seconds[stage] = elapsed - seconds["sources"] - (writing - self.writing_seen)
+        elif stage == "coding":
+            seconds[stage] = elapsed - (writing - self.writing_seen)
+        else:  # store: every write of the passes, and the indexes and summaries
+            seconds[stage] = elapsed + writing
+        if stage != "sources":
+            self.last, self.writing_seen = now, writing
+        if self.on_stage:
+            self.on_stage(stage)

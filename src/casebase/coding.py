@@ -253,18 +253,44 @@ class Resolution:
         return result
 
 
+class TextsByID:
+    """Excerpt texts held in a dict, looked up as ``resolve`` needs them."""
+
+    def __init__(self, texts: dict[str, str]):
+        self.texts = texts
+
+    def known(self, ids) -> set[str]:
+        return {i for i in ids if i in self.texts}
+
+    def items(self):
+        return self.texts.items()
+
+
 def resolve(
     decisions: list[Decision],
     codebook: Codebook,
     registry: dict[str, list[str]],
-    excerpt_texts: dict[str, str],
+    excerpts,
 ) -> Resolution:
     """Map decisions onto today's excerpts and codes. Nothing is dropped silently:
-    what cannot be placed is returned for ``casebase check`` to report."""
+    what cannot be placed is returned for ``casebase check`` to report.
+
+    ``excerpts`` are today's excerpt texts by id, or a lookup with the same two
+    methods as ``TextsByID`` (a database being built: ``store.ExcerptTexts``),
+    so a million excerpts need not be held in memory to place a few thousand
+    decisions."""
+    if isinstance(excerpts, dict):
+        excerpts = TextsByID(excerpts)
     renamed = codebook.renamed()
+    known = excerpts.known({d.excerpt_id for d in decisions})
+    # Only decisions whose excerpt is gone are looked up by snippet: one pass, if any.
+    lost = {d.snippet for d in decisions if d.excerpt_id not in known}
     by_snippet: dict[str, list[str]] = {}
-    for excerpt_id, text in excerpt_texts.items():
-        by_snippet.setdefault(snippet_of(text), []).append(excerpt_id)
+    if lost:
+        for excerpt_id, text in excerpts.items():
+            snippet = snippet_of(text)
+            if snippet in lost:
+                by_snippet.setdefault(snippet, []).append(excerpt_id)
 
     def today(code_id: str) -> str | None:
         if code_id in codebook.codes:
@@ -291,7 +317,7 @@ def resolve(
                 codes.append(mapped)
         judged = {today(c) for c in known_then} - {None}
         excerpt_id, reanchored = decision.excerpt_id, False
-        if excerpt_id not in excerpt_texts:
+        if excerpt_id not in known:
             candidates = by_snippet.get(decision.snippet, [])
             if len(candidates) != 1:
                 unplaced.append(decision)

@@ -235,7 +235,7 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
         # The latest decision per excerpt judged a codebook without this code: the
         # excerpt is not a negative for it, only not yet looked at.
         return (
-            f"""with latest as (
+            """with latest as (
                   select excerpt_id, judged, max(timestamp) from decisions
                   where status != 'unplaced' group by excerpt_id
                 )
@@ -249,7 +249,7 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
         )
     if kind == "double":
         return (
-            f"""select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
+            """select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
                        null as score, null as threshold, null as rule_hit
                 from excerpts e
                 where e.id in (select excerpt_id from decisions where status != 'unplaced' and coder != :coder)

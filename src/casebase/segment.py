@@ -99,48 +99,70 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", folded).strip("-") or "x"
 
 
-def assemble(source_id: str, blocks: list[Block]) -> tuple[str, list[Excerpt]]:
-    """Lay blocks out as the cleaned text and cut it into excerpts with offsets."""
-    parts: list[str] = []
-    excerpts: list[Excerpt] = []
-    seen: dict[str, int] = {}
-    offset = 0
-    section = None
-    for block in blocks:
+class Layout:
+    """Lays blocks out one after another as a source's cleaned text, one block per
+    paragraph separated by blank lines, and cuts each into its excerpt with
+    offsets. Incremental, so a survey of a million answers can be laid out as it
+    streams; ``assemble`` is the whole-source form."""
+
+    def __init__(self, source_id: str):
+        self.source_id = source_id
+        self.offset = 0
+        self.count = 0
+        self.section: str | None = None
+        # Occurrences per text (by its id at occurrence 1): repeats get their own ids.
+        self.seen: dict[str, int] = {}
+
+    def place(self, block: Block, stable_id: str | None = None) -> Excerpt | None:
+        """The excerpt for the block (None for an empty one); ``stable_id``, when
+        given, names the excerpt instead of its text."""
         text = block.text.strip()
         if not text:
-            continue
+            return None
         if "\n" in text:
             raise ValueError(f"block text must be one line: {text[:60]!r}")
         if block.kind not in EXCERPT_KINDS:
             raise ValueError(f"unknown excerpt kind {block.kind!r}")
         if block.kind == "heading":
-            section = text
-        if parts:
-            parts.append("\n\n")
-            offset += 2
-        start = offset
-        parts.append(text)
-        offset += len(text)
-        key = normalise_for_id(text)
-        seen[key] = seen.get(key, 0) + 1
-        excerpts.append(
-            Excerpt(
-                id=excerpt_id(source_id, text, seen[key]),
-                source_id=source_id,
-                seq=len(excerpts) + 1,
-                kind=block.kind,
-                text=text,
-                char_start=start,
-                char_end=offset,
-                page=block.page,
-                section=block.section if block.section is not None else section,
-                case_id=case_id(source_id, block.case_key) if block.case_key else None,
-                field=block.field,
-            )
+            self.section = text
+        if self.count:
+            self.offset += len(SEPARATOR)
+        start = self.offset
+        self.offset += len(text)
+        self.count += 1
+        if stable_id is None:
+            first = excerpt_id(self.source_id, text)
+            self.seen[first] = occurrence = self.seen.get(first, 0) + 1
+            stable_id = first if occurrence == 1 else f"{first}-{occurrence}"
+        return Excerpt(
+            id=stable_id,
+            source_id=self.source_id,
+            seq=self.count,
+            kind=block.kind,
+            text=text,
+            char_start=start,
+            char_end=self.offset,
+            page=block.page,
+            section=block.section if block.section is not None else self.section,
+            case_id=case_id(self.source_id, block.case_key) if block.case_key else None,
+            field=block.field,
         )
-    cleaned = "".join(parts) + ("\n" if parts else "")
-    return cleaned, excerpts
+
+
+SEPARATOR = "\n\n"  # between two excerpts in the cleaned text
+
+
+def cleaned_text(texts) -> str:
+    """The cleaned text of a source from its excerpts' texts, in order."""
+    joined = SEPARATOR.join(texts)
+    return joined + "\n" if joined else ""
+
+
+def assemble(source_id: str, blocks: list[Block]) -> tuple[str, list[Excerpt]]:
+    """Lay blocks out as the cleaned text and cut it into excerpts with offsets."""
+    layout = Layout(source_id)
+    excerpts = [e for e in (layout.place(block) for block in blocks) if e is not None]
+    return cleaned_text(e.text for e in excerpts), excerpts
 
 
 def answers_excerpts(
@@ -150,15 +172,28 @@ def answers_excerpts(
     id_column: str | None,
     attribute_columns: list[str],
 ) -> tuple[str, list[Excerpt]]:
-    """One excerpt per non-empty answer of a survey export (kind ``answer``).
+    """One excerpt per non-empty answer of a survey export (kind ``answer``)."""
+    layout = Layout(source_id)
+    excerpts = answer_excerpts(layout, rows, text_columns, id_column, attribute_columns)
+    return cleaned_text(e.text for e in excerpts), excerpts
+
+
+def answer_excerpts(
+    layout: Layout,
+    rows: list,
+    text_columns: list[str],
+    id_column: str | None,
+    attribute_columns: list[str],
+) -> list[Excerpt]:
+    """The excerpts of a batch of survey rows, laid out after the previous batches.
 
     With an id column the excerpt id comes from the respondent's id, so fixing
     a typo in an answer keeps its id (and the decisions coded on it); without
     one it comes from the text, as for report paragraphs. The other columns
     become the excerpt's attributes.
     """
-    blocks: list[Block] = []
-    meta: list[tuple[str | None, dict]] = []
+    source_id = layout.source_id
+    excerpts: list[Excerpt] = []
     for row in rows:
         values = row.values
         attributes = {name: values.get(name, "") for name in attribute_columns}
@@ -171,16 +206,12 @@ def answers_excerpts(
                 stable = slug(str(values[id_column]))
                 if len(text_columns) > 1:
                     stable += f"-{slug(column)}"
-            blocks.append(Block(kind="answer", text=text))
-            row_attributes = dict(attributes)
+                stable = f"{source_id}-{stable}"
+            excerpt = layout.place(Block(kind="answer", text=text), stable)
+            excerpt.attributes = dict(attributes)
             if id_column:
-                row_attributes[id_column] = values[id_column]
+                excerpt.attributes[id_column] = values[id_column]
             if len(text_columns) > 1:
-                row_attributes["column"] = column
-            meta.append((stable, row_attributes))
-    cleaned, excerpts = assemble(source_id, blocks)
-    for excerpt, (stable, attributes) in zip(excerpts, meta):
-        if stable:
-            excerpt.id = f"{source_id}-{stable}"
-        excerpt.attributes = attributes
-    return cleaned, excerpts
+                excerpt.attributes["column"] = column
+            excerpts.append(excerpt)
+    return excerpts

@@ -76,8 +76,24 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
     metadata.setdefault("plugins", {})[PLUGIN] = config
     files = {"files": [str(db_path)]} if coding else {"immutables": [str(db_path)]}
     datasette = Datasette(metadata=metadata, secret=secret, **files)
+    if not coding:
+        datasette.inspect_data = {}
+        _inspect(datasette, str(db_path))
     _identities[id(datasette)] = _identity(str(db_path))
     return datasette
+
+
+def _inspect(datasette, path: str) -> None:
+    """Give Datasette the row counts the build recorded (what ``datasette inspect``
+    would count), so a page of a million-row table never counts it again."""
+    from . import store
+
+    counts = store.table_counts(path)
+    name = Path(path).stem
+    if counts:
+        datasette.inspect_data[name] = {"file": path, "tables": {t: {"count": n} for t, n in counts.items()}}
+    else:
+        datasette.inspect_data.pop(name, None)
 
 
 def config(datasette) -> dict:
@@ -136,6 +152,8 @@ def swap_if_rebuilt(datasette) -> None:
     datasette.remove_database(name)
     datasette.add_database(Database(datasette, path=path, is_mutable=mutable), name=name)
     _identities[id(datasette)] = current
+    if not mutable:
+        _inspect(datasette, path)
     settings = coding_settings(datasette)
     if settings:
         reapply_decisions(datasette, settings)

@@ -186,7 +186,6 @@ def read_text(source: Source) -> tuple[str, str]:
 def check_line_lengths(text: str, path: Path) -> None:
     if len(text) <= MAX_LINE_CHARS:
         return
-    start = 0
     for number, line in enumerate(text.split("\n"), start=1):
         if len(line) > MAX_LINE_CHARS:
             raise CasebaseError(
@@ -205,62 +204,116 @@ class AnswerRow:
 
 def read_answers(source: Source) -> tuple[list[AnswerRow], str]:
     """Rows of a survey export (CSV or XLSX) and the sha256 of the file."""
-    data = read_bytes(source)
-    suffix = source.path.suffix.lower()
-    if suffix == ".xlsx":
-        header, rows = _xlsx_rows(data, source)
-    elif suffix in (".csv", ".tsv", ".txt"):
-        header, rows = _csv_rows(decode_text(data, source.path), source)
-    else:
-        raise CasebaseError(
-            f"unsupported survey file type {suffix or '(none)'!r}; use .csv or .xlsx",
-            file=source.path,
-        )
-    _check_columns(header, source)
-    if source.id_column:
-        _check_unique_ids(rows, source)
-    return rows, sha256(data)
+    answers = Answers(source)
+    rows = [row for batch in answers.batches() for row in batch]
+    return rows, answers.sha256
 
 
-def _check_unique_ids(rows: list[AnswerRow], source: Source) -> None:
-    first_line: dict[str, int] = {}
-    for row in rows:
-        value = str(row.values[source.id_column]).strip()
-        if not value:
-            raise CasebaseError(f"empty {source.id_column!r}", file=source.path, line=row.line)
-        if value in first_line:
+class Answers:
+    """A survey export read as it streams: ``batches()`` yields its rows a batch
+    at a time (a CSV is never held in memory whole), checking columns and ids
+    as it goes; ``sha256`` is the file's digest once the batches are exhausted."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.sha256 = ""
+        self.suffix = source.path.suffix.lower()
+        if self.suffix not in (".xlsx", ".csv", ".tsv", ".txt"):
             raise CasebaseError(
-                f"duplicate {source.id_column!r} {value!r} (first on line {first_line[value]})",
+                f"unsupported survey file type {self.suffix or '(none)'!r}; use .csv or .xlsx",
                 file=source.path,
-                line=row.line,
             )
-        first_line[value] = row.line
+
+    def batches(self, size: int = 5000):
+        source = self.source
+        first_line: dict[str, int] = {}
+        batch: list[AnswerRow] = []
+        if self.suffix == ".xlsx":
+            data = read_bytes(source)
+            header, rows = _xlsx_rows(data, source)
+            digest = hashlib.sha256(data)
+            del data
+        else:
+            digest = hashlib.sha256()
+            header, rows = _csv_rows(_utf8_lines(source, digest), source)
+        _check_columns(header, source)
+        for row in rows:
+            if source.id_column:
+                _check_unique_id(row, source, first_line)
+            batch.append(row)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        self.sha256 = digest.hexdigest()
 
 
-def _csv_rows(text: str, source: Source) -> tuple[list[str], list[AnswerRow]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=source.delimiter)
+def _utf8_lines(source: Source, digest):
+    """The lines of a text file, decoded strictly one at a time (hashed on the way)."""
+    try:
+        handle = open(source.path, "rb")
+    except OSError:
+        read_bytes(source)  # says why, in one line
+        raise
+    with handle:
+        head = handle.read(8192)
+        if b"\x00" in head:
+            raise CasebaseError("binary file, not text", file=source.path)
+        handle.seek(0)
+        for number, raw in enumerate(handle, start=1):
+            digest.update(raw)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CasebaseError(
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+                    file=source.path,
+                    line=number,
+                ) from None
+            yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def _check_unique_id(row: AnswerRow, source: Source, first_line: dict[str, int]) -> None:
+    value = str(row.values[source.id_column]).strip()
+    if not value:
+        raise CasebaseError(f"empty {source.id_column!r}", file=source.path, line=row.line)
+    if value in first_line:
+        raise CasebaseError(
+            f"duplicate {source.id_column!r} {value!r} (first on line {first_line[value]})",
+            file=source.path,
+            line=row.line,
+        )
+    first_line[value] = row.line
+
+
+def _csv_rows(lines, source: Source):
+    """The header and a generator of the rows of a CSV, from its decoded lines."""
+    reader = csv.reader(lines, delimiter=source.delimiter)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise CasebaseError("empty CSV file", file=source.path, line=1) from None
     except csv.Error as exc:
         raise CasebaseError(f"unreadable CSV: {exc}", file=source.path, line=1) from None
-    rows: list[AnswerRow] = []
-    try:
-        for values in reader:
-            line = reader.line_num
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                raise CasebaseError(
-                    f"row has {len(values)} columns, the header has {len(header)}",
-                    file=source.path,
-                    line=line,
-                )
-            rows.append(AnswerRow(line=line, values=dict(zip(header, values))))
-    except csv.Error as exc:
-        raise CasebaseError(f"unreadable CSV: {exc}", file=source.path, line=reader.line_num) from None
-    return header, rows
+
+    def rows():
+        try:
+            for values in reader:
+                line = reader.line_num
+                if not any(v.strip() for v in values):
+                    continue
+                if len(values) != len(header):
+                    raise CasebaseError(
+                        f"row has {len(values)} columns, the header has {len(header)}",
+                        file=source.path,
+                        line=line,
+                    )
+                yield AnswerRow(line=line, values=dict(zip(header, values)))
+        except csv.Error as exc:
+            raise CasebaseError(f"unreadable CSV: {exc}", file=source.path, line=reader.line_num) from None
+
+    return header, rows()
 
 
 def _xlsx_rows(data: bytes, source: Source) -> tuple[list[str], list[AnswerRow]]:

@@ -7,6 +7,7 @@ killed build leaves the previous database as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 import sqlite_utils
 
 from .errors import CasebaseError
+from .segment import SEPARATOR
 
 # unicode61 without diacritic folding: in Danish å, æ and ø are letters of their
 # own ("får" is not "far"), so they must not be folded to a and o.
@@ -222,7 +224,7 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     db["attributes"].create_index(["name", "value"])
     db["codings"].create_index(["code_id", "origin"])
     db["codings"].create_index(["origin"])
-    db["rule_hits"].create_index(["excerpt_id"])
+    db["rule_hits"].create_index(["excerpt_id"], if_not_exists=True)
     db["suggestions"].create_index(["code_id", "distance"])
     db["suggestions"].create_index(["distance"])
     db["decisions"].create_index(["excerpt_id"])
@@ -230,9 +232,10 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     excerpts.enable_fts(["text", "lemmas"], tokenize=FTS_TOKENIZE, create_triggers=True)
 
 
-def write_source(db: sqlite_utils.Database, result) -> None:
-    """Write one processed source: its row, cleaned text, cases, excerpts, attributes."""
-    source = result.source
+def write_source(db: sqlite_utils.Database, source, sha256: str, excerpt_count: int, cases: dict, cleaned_text: str | None) -> None:
+    """Write a source's row, its cases and its cleaned text, once its excerpts are
+    written (``write_excerpts``). Without a ``cleaned_text`` (a survey, streamed)
+    the text is laid out here from the excerpts, which are exact spans of it."""
     db["sources"].insert(
         {
             "id": source.id,
@@ -243,19 +246,23 @@ def write_source(db: sqlite_utils.Database, result) -> None:
             "language": source.language,
             "parser": source.parser,
             "file": source.file,
-            "sha256": result.sha256,
+            "sha256": sha256,
             "licence": source.licence,
             "url": source.url,
             "description": source.description,
-            "excerpt_count": len(result.excerpts),
-            "case_count": len(result.cases),
+            "excerpt_count": excerpt_count,
+            "case_count": len(cases),
         }
     )
-    db["source_texts"].insert({"source_id": source.id, "text": result.cleaned_text})
-    excerpts_per_case: dict[str, int] = {}
-    for excerpt in result.excerpts:
-        if excerpt.case_id:
-            excerpts_per_case[excerpt.case_id] = excerpts_per_case.get(excerpt.case_id, 0) + 1
+    if cleaned_text is not None:
+        db["source_texts"].insert({"source_id": source.id, "text": cleaned_text})
+    else:
+        db.execute(
+            """insert into source_texts (source_id, text)
+            select ?, group_concat(text, ?) || char(10)
+            from (select text from excerpts where source_id = ? order by seq)""",
+            [source.id, SEPARATOR, source.id],
+        )
     db["cases"].insert_all(
         (
             {
@@ -271,12 +278,22 @@ def write_source(db: sqlite_utils.Database, result) -> None:
                 "learning": case.learning,
                 "source_theme": case.source_theme,
                 "page": case.page,
-                "excerpt_count": excerpts_per_case.get(case_id, 0),
+                "excerpt_count": 0,
             }
-            for case_id, case in result.cases.items()
+            for case_id, case in cases.items()
         ),
         batch_size=500,
     )
+    if cases:
+        db.execute(
+            """update cases set excerpt_count = (select count(*) from excerpts e where e.case_id = cases.id)
+            where source_id = ?""",
+            [source.id],
+        )
+
+
+def write_excerpts(db: sqlite_utils.Database, excerpts, lemmas) -> None:
+    """Write a batch of excerpts with their lemmas and attributes."""
     db["excerpts"].insert_all(
         (
             {
@@ -291,24 +308,87 @@ def write_source(db: sqlite_utils.Database, result) -> None:
                 "char_start": e.char_start,
                 "char_end": e.char_end,
                 "text": e.text,
-                "lemmas": lemmas,
+                "lemmas": excerpt_lemmas,
             }
-            for e, lemmas in zip(result.excerpts, result.lemmas)
+            for e, excerpt_lemmas in zip(excerpts, lemmas)
         ),
-        batch_size=500,
+        batch_size=1000,
     )
     db["attributes"].insert_all(
         (
             {"entity": "excerpt", "entity_id": e.id, "name": name, "value": value}
-            for e in result.excerpts
+            for e in excerpts
             for name, value in e.attributes.items()
         ),
-        batch_size=500,
+        batch_size=1000,
     )
+
+
+class ExcerptTexts:
+    """The excerpts of a database being built, as ``coding.resolve`` looks them up."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    def known(self, ids) -> set[str]:
+        ids = list(ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found.update(r[0] for r in self.db.execute(f"select id from excerpts where id in ({', '.join('?' * len(chunk))})", chunk))
+        return found
+
+    def items(self):
+        return self.db.execute("select id, text from excerpts order by rowid")
+
+
+def excerpt_rows(db: sqlite_utils.Database, ids: list[str] | None = None, batch: int = 5000):
+    """Batches of (id, text, lemmas, [rule hit tuples]): of the given ids, or of
+    every excerpt in the order they were written."""
+    if ids is not None:
+        chunks = (ids[i : i + 500] for i in range(0, len(ids), 500))
+        queries = ((f"where e.id in ({', '.join('?' * len(c))})", c) for c in chunks)
+    else:
+        last = db.execute("select coalesce(max(rowid), 0) from excerpts").fetchone()[0]
+        queries = (("where e.rowid between ? and ?", [start, start + batch - 1]) for start in range(1, last + 1, batch))
+    for where, params in queries:
+        rows = db.execute(f"select e.id, e.text, e.lemmas from excerpts e {where} order by e.rowid", params).fetchall()
+        hits: dict[str, list[tuple]] = {}
+        for row in db.execute(
+            f"""select h.excerpt_id, h.code_id, h.start, h."end", h.text, h.pattern
+            from rule_hits h join excerpts e on e.id = h.excerpt_id {where} order by h.rowid""",
+            params,
+        ):
+            hits.setdefault(row[0], []).append(row[1:])
+        if rows:
+            yield [(r[0], r[1], r[2], hits.get(r[0], [])) for r in rows]
 
 
 def write_build_info(db: sqlite_utils.Database, info: dict[str, str]) -> None:
     db["build_info"].upsert_all(({"key": k, "value": str(v)} for k, v in info.items()), pk="key")
+
+
+TABLE_COUNTS = "table_counts"  # build_info key: rows per table when the build ended
+
+
+def write_table_counts(db: sqlite_utils.Database) -> None:
+    # FTS5's shadow tables are hidden; the search table itself counts its content.
+    shadow = ("_data", "_idx", "_docsize", "_config", "_content")
+    counts = {name: db[name].count for name in db.table_names() if not ("_fts_" in name and name.endswith(shadow))}
+    write_build_info(db, {TABLE_COUNTS: json.dumps(counts, sort_keys=True)})
+
+
+def table_counts(path) -> dict[str, int] | None:
+    """The row counts a build recorded, or None (an older build, a foreign file)."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("select value from build_info where key = ?", [TABLE_COUNTS]).fetchone()
+        finally:
+            conn.close()
+        return json.loads(row[0]) if row else None
+    except (sqlite3.DatabaseError, ValueError):
+        return None
 
 
 @contextmanager

@@ -21,7 +21,6 @@ import asyncio
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 from datasette.utils.asgi import Forbidden, NotFound, Response

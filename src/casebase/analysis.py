@@ -1,0 +1,130 @@
+"""The NLP stage: lemmas and rule hits for every excerpt text.
+
+Texts are analysed a batch at a time. With the analysis cache (see
+``analysis_cache``) only texts never analysed before go through the Danish
+pipeline, and only texts never matched against today's patterns go through the
+matcher; the pipeline itself is loaded only if some text needs it.
+
+A large batch of new texts is spread over worker processes (``workers``):
+each runs the pipeline and the matcher and sends back plain strings and
+tuples, while this process reads the next batch and writes the last one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from . import analysis_cache, nlp, rules, workers
+from .codebook import Codebook
+
+BATCH = 5000  # excerpts looked up in the cache and analysed together
+CHUNK = 250  # texts a worker analyses per task
+# Fewer new texts than this in a batch are analysed here: forking and
+# shipping results would cost more than a second process saves.
+PARALLEL_MINIMUM = 2000
+
+Analysed = tuple[str, list[tuple], str]  # lemmas, rule hits as tuples, encoded tokens
+
+
+def analyse_texts(matcher: rules.RuleMatcher, texts: list[str]) -> list[Analysed]:
+    """Run the pipeline and the matcher over texts (in this process or a worker)."""
+    out = []
+    for doc in matcher.nlp.pipe(texts, batch_size=256):
+        hits = [(h.code_id, h.start, h.end, h.text, h.pattern) for h in matcher.hits(doc)]
+        out.append((nlp.doc_lemmas(doc), hits, analysis_cache.encode_tokens(doc)))
+    return out
+
+
+def _analyse_in_worker(texts: list[str]) -> list[Analysed]:
+    return analyse_texts(workers.state(), texts)
+
+
+class Analyser:
+    """Lemmas and rule hits per text, through the cache, here or in worker processes."""
+
+    def __init__(self, codebook: Codebook, cache_file: Path | None = None, processes: int = 1):
+        self.name = nlp.pipeline_identity()
+        self.codebook = codebook
+        self.ruleset = rules.ruleset_key(codebook, self.name)
+        self.cache = analysis_cache.AnalysisCache(cache_file, self.name) if cache_file else None
+        self.processes = processes
+        self._matcher: rules.RuleMatcher | None = None
+        self._workers: workers.Workers | None = None
+
+    def matcher(self) -> rules.RuleMatcher:
+        if self._matcher is None:
+            self._matcher = rules.RuleMatcher(nlp.load_pipeline(), self.codebook)
+        return self._matcher
+
+    def close(self) -> None:
+        if self._workers:
+            self._workers.close()
+        if self.cache:
+            self.cache.close()
+
+    def __enter__(self) -> Analyser:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def stream(self, batches: Iterable[tuple[object, list[str]]]) -> Iterator[tuple[object, list[str], list[list[rules.RuleHit]]]]:
+        """For each (item, texts) of ``batches``: (item, lemmas, rule hits), in
+        order. While workers analyse one batch, the caller writes the previous
+        one and its generator produces the next."""
+        pending = None
+        for item, texts in batches:
+            started = self._start(texts)
+            if pending is not None:
+                yield pending[0], *self._finish(*pending[1:])
+            pending = (item, texts, *started)
+        if pending is not None:
+            yield pending[0], *self._finish(*pending[1:])
+
+    def analyse(self, texts: list[str]) -> tuple[list[str], list[list[rules.RuleHit]]]:
+        return self._finish(texts, *self._start(texts))
+
+    def _start(self, texts: list[str]):
+        keys = [analysis_cache.text_key(t) for t in texts]
+        docs = self.cache.docs(keys) if self.cache else {}
+        hits = self.cache.hits(self.ruleset, keys) if self.cache else {}
+        missing: dict[bytes, str] = {}
+        for key, text in zip(keys, texts):
+            if key not in docs:
+                missing.setdefault(key, text)
+        new_texts = list(missing.values())
+        if len(new_texts) >= PARALLEL_MINIMUM and self.processes > 1:
+            if self._workers is None:
+                self._workers = workers.Workers(self.processes, self.matcher())
+            chunks = [new_texts[i : i + CHUNK] for i in range(0, len(new_texts), CHUNK)]
+            running = self._workers.map_async(_analyse_in_worker, chunks)
+        else:
+            running = None
+        return keys, docs, hits, missing, running
+
+    def _finish(self, texts, keys, docs, known_hits, missing, running):
+        lemmas: dict[bytes, str] = {key: row[0] for key, row in docs.items()}
+        hits: dict[bytes, list[rules.RuleHit]] = {key: [rules.RuleHit(*h) for h in found] for key, found in known_hits.items()}
+        new_docs, new_hits = [], []
+        if missing:
+            if running is not None:
+                analysed = [item for chunk in running.get() for item in chunk]
+            else:
+                analysed = analyse_texts(self.matcher(), list(missing.values()))
+            for key, (found_lemmas, found_hits, tokens) in zip(missing, analysed):
+                lemmas[key] = found_lemmas
+                if key not in hits:
+                    hits[key] = [rules.RuleHit(*h) for h in found_hits]
+                    new_hits.append((self.ruleset, key, hits[key]))
+                new_docs.append((key, found_lemmas, tokens))
+        for key, text in zip(keys, texts):
+            if key not in hits:
+                # Analysed before, but not with today's patterns: rebuild the doc, match again.
+                matcher = self.matcher()
+                doc = analysis_cache.decode_doc(matcher.nlp.vocab, text, docs[key][1])
+                hits[key] = matcher.hits(doc)
+                new_hits.append((self.ruleset, key, hits[key]))
+        if self.cache and (new_docs or new_hits):
+            self.cache.put(new_docs, new_hits)
+        return [lemmas[k] for k in keys], [hits[k] for k in keys]
