@@ -142,3 +142,35 @@ def test_the_build_streams_in_batches_and_workers_without_changing_a_row(tmp_pat
         got = _content(site / "casebase.db")
         for table in expected:
             assert got[table] == expected[table], (processes, table)
+
+
+def test_a_label_edit_rebuilds_from_the_caches_without_spacy_or_scikit_learn(tmp_path, built_db):
+    """Editing a label changes no text, no pattern and no decision: the rebuild
+    takes lemmas, rule hits, model scores and agreement figures from the caches,
+    and never imports spaCy or scikit-learn (seconds of every such rebuild)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import CORPUS, REPO
+
+    site = tmp_path / "db"
+    shutil.copytree(built_db.parent, site)
+    codebook = tmp_path / "codebook.yaml"
+    text = (REPO / "codebook.yaml").read_text(encoding="utf-8")
+    assert "label_da: Digital omstilling\n" in text
+    codebook.write_text(text.replace("label_da: Digital omstilling\n", "label_da: Digital omstilling (redigeret)\n"), encoding="utf-8")
+    code = (
+        "import sys; from pathlib import Path; from casebase import build; "
+        f"report = build.build(Path({str(CORPUS)!r}), Path({str(site / built_db.name)!r}), Path({str(codebook)!r})); "
+        "print(report.retrained, sorted(m for m in ('spacy', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False []"
+    db = sqlite_utils.Database(site / built_db.name)
+    before = sqlite_utils.Database(built_db)
+    assert db["codes"].get("digital_shift")["label_da"] == "Digital omstilling (redigeret)"
+    query = "select excerpt_id, code_id, origin, score from codings order by 1, 2"
+    assert list(db.query(query)) == list(before.query(query))
+    assert list(db.query("select * from agreement order by rowid")) == list(before.query("select * from agreement order by rowid"))

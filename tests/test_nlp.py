@@ -3,7 +3,7 @@ from importlib import metadata
 import pytest
 import spacy
 
-from casebase import nlp
+from casebase import nlp, nlp_identity
 from casebase.errors import CasebaseError
 
 
@@ -134,6 +134,21 @@ def test_pipeline_name_reports_the_fallback():
     lookups = metadata.version("spacy-lookups-data")
     assert nlp.pipeline_name(pipeline) == f"casebase-da-fallback 1 (spaCy {spacy.__version__}, spacy-lookups-data {lookups})"
     assert nlp.load_pipeline() is pipeline
+
+
+def test_the_pipeline_is_named_without_spacy():
+    """A rebuild served from the analysis cache names its pipeline from the
+    config and the installed versions: the same name a loaded pipeline reports,
+    and no spaCy import on the way."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    assert nlp_identity.pipeline_identity() == nlp.pipeline_name(nlp.load_pipeline())
+    code = "import sys; from casebase import build, nlp_identity; nlp_identity.pipeline_identity(); print('spacy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_trained_package_is_chosen_when_installed(monkeypatch, fresh_pipeline_cache):

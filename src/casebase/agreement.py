@@ -28,9 +28,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
 
-from . import assign, classify
+from . import assign, model_files
 from .coding import Resolution
 
 PERCENT = "percent_agreement"
@@ -105,6 +104,9 @@ def cohen_kappa(a, b) -> float | None:
     labels = sorted(set(a) | set(b))
     if len(labels) < 2:
         return None
+    # scikit-learn is imported here, not with the module: most builds have no pairs to compare.
+    from sklearn.metrics import cohen_kappa_score
+
     return float(cohen_kappa_score(a, b, labels=labels))
 
 
@@ -303,10 +305,10 @@ def compute(prepared, out_of_fold) -> Agreement:
             model[code] = {e: int(column[i]) for e, i in index.items() if not np.isnan(column[i])}
             if not model[code]:
                 present, absent = int(np.nansum(Y[:, j])), int(np.sum(Y[:, j] == 0))
-                if min(present, absent) < classify.MIN_EXAMPLES:
+                if min(present, absent) < model_files.MIN_EXAMPLES:
                     unavailable[code] = (
                         f"not available: too few examples to train the model ({present} present, {absent} absent;"
-                        f" it needs {classify.MIN_EXAMPLES} of each, the rules code it)"
+                        f" it needs {model_files.MIN_EXAMPLES} of each, the rules code it)"
                     )
                 else:
                     unavailable[code] = "not available: no cross-validation fold had enough examples to train the model"

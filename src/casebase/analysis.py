@@ -8,6 +8,9 @@ matcher; the pipeline itself is loaded only if some text needs it.
 A large batch of new texts is spread over worker processes (``workers``):
 each runs the pipeline and the matcher and sends back plain strings and
 tuples, while this process reads the next batch and writes the last one.
+
+spaCy is imported only when some text needs the pipeline or the matcher: a
+rebuild served from the cache does without it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from . import analysis_cache, nlp, rules, workers
+from . import analysis_cache, rules, workers
 from .codebook import Codebook
+from .nlp_identity import pipeline_identity
 
 BATCH = 5000  # excerpts looked up in the cache and analysed together
 CHUNK = 250  # texts a worker analyses per task
@@ -29,6 +33,8 @@ Analysed = tuple[str, list[tuple], str]  # lemmas, rule hits as tuples, encoded 
 
 def analyse_texts(matcher: rules.RuleMatcher, texts: list[str]) -> list[Analysed]:
     """Run the pipeline and the matcher over texts (in this process or a worker)."""
+    from . import nlp
+
     out = []
     for doc in matcher.nlp.pipe(texts, batch_size=256):
         hits = [(h.code_id, h.start, h.end, h.text, h.pattern) for h in matcher.hits(doc)]
@@ -44,7 +50,7 @@ class Analyser:
     """Lemmas and rule hits per text, through the cache, here or in worker processes."""
 
     def __init__(self, codebook: Codebook, cache_file: Path | None = None, processes: int = 1):
-        self.name = nlp.pipeline_identity()
+        self.name = pipeline_identity()
         self.codebook = codebook
         self.ruleset = rules.ruleset_key(codebook, self.name)
         self.cache = analysis_cache.AnalysisCache(cache_file, self.name) if cache_file else None
@@ -54,6 +60,8 @@ class Analyser:
 
     def matcher(self) -> rules.RuleMatcher:
         if self._matcher is None:
+            from . import nlp
+
             self._matcher = rules.RuleMatcher(nlp.load_pipeline(), self.codebook)
         return self._matcher
 

@@ -68,7 +68,7 @@ def final_codings(
     model_run: str | None = None,
 ) -> Assignment:
     human = {p.excerpt_id: p for p in training_decisions(resolution)}
-    trained = set(model.classifier.trained_codes) if model else set()
+    trained = set(model.trained_codes) if model else set()
     records = [record(e, codebook) for e in excerpts]
     if model and records:
         scores, predicted = model.scores_and_codes(records)
@@ -131,22 +131,16 @@ def suggestion_rows(excerpts: list[ExcerptInput], scores: list[dict[str, float]]
             }
 
 
-def code_texts(texts: list[str], pipeline, matcher, codebook: Codebook, model=None, batch_size: int = 512) -> list[dict]:
-    """Code new texts the way a build codes excerpts without a human decision."""
-    from . import nlp
-
-    inputs = [
-        ExcerptInput(str(i), text, nlp.doc_lemmas(doc), matcher.hits(doc))
-        for i, (text, doc) in enumerate(zip(texts, pipeline.pipe(texts, batch_size=batch_size)))
-    ]
+def code_texts(inputs: list[ExcerptInput], codebook: Codebook, model=None) -> list[dict]:
+    """Code new texts (analysed: lemmas and rule hits) the way a build codes
+    excerpts without a human decision."""
     assignment = final_codings(inputs, codebook, Resolution([], [], []), model, model.metadata["run"] if model else None)
     per_text: dict[str, list[dict]] = {}
     for row in assignment.codings:
         per_text.setdefault(row["excerpt_id"], []).append(row)
-    trained = set(model.classifier.trained_codes) if model else set()
-    all_scores = assignment.scores
+    trained = set(model.trained_codes) if model else set()
     out = []
-    for excerpt, scores in zip(inputs, all_scores):
+    for excerpt, scores in zip(inputs, assignment.scores):
         coded = {row["code_id"]: row["origin"] for row in per_text.get(excerpt.id, [])}
         rule_codes = set(codebook.close({h.code_id for h in excerpt.rule_hits}))
         out.append(

@@ -15,12 +15,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import __version__, agreement, analysis, analysis_cache, assign, classify, codebook as codebook_mod, coding, fingerprint, parsers, rules, segment, sources, store, summaries, workers
+from . import __version__, agreement, analysis, analysis_cache, assign, codebook as codebook_mod, coding, fingerprint, model_files, parsers, rules, segment, sources, store, summaries, workers
 from .errors import CasebaseError
+
+if TYPE_CHECKING:
+    from . import classify  # scikit-learn: imported where a model is trained or unpickled
 
 STAGES = ("sources", "nlp", "coding", "store")
 EVALUATION_FILE = "evaluation.json"
@@ -215,14 +218,15 @@ def models_dir(db_path: Path) -> Path:
     return Path(db_path).parent / "models"
 
 
-def current_model(prepared: Prepared, directory: Path, force: bool = False) -> tuple[classify.Model | None, bool]:
-    """The saved model if it was trained on exactly today's decisions and codebook;
-    otherwise a newly trained (and saved) one. None when there are no decisions."""
+def current_model(prepared: Prepared, directory: Path, force: bool = False) -> tuple[classify.Model | model_files.SavedModel | None, bool]:
+    """The saved model if it was trained on exactly today's decisions and codebook
+    (not unpickled until it scores, see ``model_files``); otherwise a newly
+    trained (and saved) one. None when there are no decisions."""
     records, Y = prepared.training_data()
     if not records:
         return None, False
-    wanted = classify.training_hash(records, Y)
-    saved = classify.read_metadata(directory)
+    wanted = model_files.training_hash(records, Y)
+    saved = model_files.read_metadata(directory)
     key = model_key(prepared)
     if (
         not force
@@ -231,11 +235,18 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
         # A new label or definition does not change what the model learns from.
         and (saved.get("model_key") == key or saved.get("codebook_version") == prepared.codebook.version)
         and saved.get("nlp_pipeline") == prepared.pipeline_name
-        and saved.get("model_format") == classify.MODEL_FORMAT
+        and saved.get("model_format") == model_files.MODEL_FORMAT
+        and (Path(directory) / model_files.MODEL_FILE).exists()
     ):
-        model = classify.load(directory)
+        if saved.get("model_sha256"):
+            return model_files.SavedModel(directory, saved), False
+        from . import classify
+
+        model = classify.load(directory)  # saved before its metadata knew its file's digest
         if model is not None:
             return model, False
+    from . import classify
+
     parents = {c.id: c.parent for c in prepared.codebook.codes.values() if c.parent}
     model = classify.train(
         records,
@@ -264,15 +275,16 @@ def model_key(prepared: Prepared) -> str:
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
-class CachedScores:
-    """A model whose scores for an excerpt are kept in the analysis cache, keyed by
-    the model run and everything the model sees of the excerpt (text, lemmas, rule
-    codes): a rebuild with the same model scores only new or changed excerpts.
-    Many new excerpts at once are scored in worker processes."""
+class Scores:
+    """The model's scores and codes for many excerpts: a large batch is scored in
+    worker processes. With a cache file, scores are kept in the analysis cache,
+    keyed by the model run and everything the model sees of the excerpt (text,
+    lemmas, rule codes): a rebuild with the same model scores only new or
+    changed excerpts."""
 
-    def __init__(self, model: classify.Model, cache_file: Path, pipeline_name: str, processes: int = 1):
+    def __init__(self, model: classify.Model | model_files.SavedModel, processes: int = 1, cache_file: Path | None = None, pipeline_name: str = ""):
         self.model = model
-        self.cache = analysis_cache.AnalysisCache(cache_file, pipeline_name)
+        self.cache = analysis_cache.AnalysisCache(cache_file, pipeline_name) if cache_file else None
         self.kind = f"scores:{model.metadata['run']}:{model.metadata.get('training_hash')}"
         self.processes = processes
         self._workers: workers.Workers | None = None
@@ -280,12 +292,21 @@ class CachedScores:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
+    def __enter__(self) -> Scores:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._workers:
             self._workers.close()
-        self.cache.close()
+        if self.cache:
+            self.cache.close()
 
     def scores_and_codes(self, records: list[dict]) -> tuple[list[dict[str, float]], list[list[str]]]:
+        if not self.cache:
+            return self._compute(records)
         import hashlib
 
         keys = [
@@ -295,20 +316,22 @@ class CachedScores:
         known = self.cache.results(self.kind, keys)
         missing = [i for i, key in enumerate(keys) if key not in known]
         if missing:
-            new_records = [records[i] for i in missing]
-            if len(new_records) >= analysis.PARALLEL_MINIMUM and self.processes > 1:
-                if self._workers is None:
-                    self._workers = workers.Workers(self.processes, self.model)
-                chunks = [new_records[i : i + analysis.CHUNK] for i in range(0, len(new_records), analysis.CHUNK)]
-                scored = self._workers.map(_score_in_worker, chunks)
-                scores = [s for chunk in scored for s in chunk[0]]
-                codes = [c for chunk in scored for c in chunk[1]]
-            else:
-                scores, codes = self.model.scores_and_codes(new_records)
+            scores, codes = self._compute([records[i] for i in missing])
             new = [(keys[i], [s, c]) for i, s, c in zip(missing, scores, codes)]
             self.cache.put_results(self.kind, new)
             known.update(new)
         return [known[k][0] for k in keys], [known[k][1] for k in keys]
+
+    def _compute(self, records: list[dict]):
+        if len(records) < analysis.PARALLEL_MINIMUM or self.processes < 2:
+            return self.model.scores_and_codes(records)
+        if self._workers is None:
+            # Unpickled here, once, and shared with the workers through fork.
+            shared = self.model.model() if isinstance(self.model, model_files.SavedModel) else self.model
+            self._workers = workers.Workers(self.processes, shared)
+        chunks = [records[i : i + analysis.CHUNK] for i in range(0, len(records), analysis.CHUNK)]
+        scored = self._workers.map(_score_in_worker, chunks)
+        return [s for chunk in scored for s in chunk[0]], [c for chunk in scored for c in chunk[1]]
 
 
 def _score_in_worker(records: list[dict]):
@@ -346,11 +369,11 @@ def out_of_fold(prepared: Prepared, directory: Path, folds: int | None = None, c
         return None
     excerpt_ids = [p.excerpt_id for p in assign.training_decisions(prepared.resolution)]
     key = {
-        "training_hash": classify.training_hash(records, Y),
+        "training_hash": model_files.training_hash(records, Y),
         "codebook_version": prepared.codebook.version,
         "nlp_pipeline": prepared.pipeline_name,
         "code_ids": prepared.codebook.ids,
-        "min_examples": classify.MIN_EXAMPLES,
+        "min_examples": model_files.MIN_EXAMPLES,
     }
     run = run_id(key["training_hash"])
     path = Path(directory) / OUT_OF_FOLD_FILE
@@ -371,11 +394,13 @@ def out_of_fold(prepared: Prepared, directory: Path, folds: int | None = None, c
     wanted = folds or DEFAULT_FOLDS
     positives = np.nansum(Y, axis=0)
     negatives = np.sum(Y == 0, axis=0)
-    if len(records) < 2 or not np.any(np.minimum(positives, negatives) >= classify.MIN_EXAMPLES):
+    if len(records) < 2 or not np.any(np.minimum(positives, negatives) >= model_files.MIN_EXAMPLES):
         # No code has enough examples to be learnt: nothing to train, nothing predicted.
         predicted, used = np.full(Y.shape, np.nan), min(wanted, len(records))
     else:
         used = min(wanted, len(records))
+        from . import classify
+
         parents = {c.id: c.parent for c in prepared.codebook.codes.values() if c.parent}
         predicted = classify.out_of_fold_predictions(records, Y, prepared.codebook.ids, parents, folds=used)
     result = OutOfFold(run, excerpt_ids, list(key["code_ids"]), predicted, used)
@@ -408,7 +433,7 @@ def read_evaluation(directory: Path, run: str) -> dict | None:
     return evaluation if evaluation.get("run") == run else None
 
 
-def model_run_rows(model: classify.Model, evaluation: dict | None) -> tuple[dict, list[dict]]:
+def model_run_rows(model: classify.Model | model_files.SavedModel, evaluation: dict | None) -> tuple[dict, list[dict]]:
     meta = model.metadata
     run = {
         "id": meta["run"],
@@ -503,7 +528,7 @@ def build(
         model_directory = models_dir(report.db_path)
         model, report.retrained = current_model(prepared, model_directory)
         run = model.metadata["run"] if model else None
-        scorer = CachedScores(model, cache_file, report.pipeline, processes) if model else None
+        scorer = Scores(model, processes, cache_file, report.pipeline) if model else None
         db["rule_hits"].create_index(["excerpt_id"])
         try:
             for batch in store.excerpt_rows(db, batch=analysis.BATCH):
@@ -518,16 +543,14 @@ def build(
         finally:
             if scorer:
                 scorer.close()
-        # Agreement figures from the saved out-of-fold predictions only: making them
-        # would cost a training per fold on every build ('casebase agreement' makes them).
-        agreement_figures = agreement.compute(prepared, out_of_fold(prepared, model_directory, compute=False))
+        agreement_rows = _agreement_rows(prepared, out_of_fold(prepared, model_directory, compute=False), cache_file)
         timer.done("coding")
 
         store.write_decisions(db, resolution.placed, resolution.unplaced)
         if model:
             run_row, metrics = model_run_rows(model, read_evaluation(model_directory, run))
             store.write_model_run(db, run_row, metrics)
-        store.write_agreement(db, agreement_figures.rows())
+        store.write_agreement(db, agreement_rows)
         summaries.write(db)
         store.create_indexes(db)
         store.write_build_info(
@@ -548,6 +571,30 @@ def build(
     report.decisions = len(resolution.placed)
     report.unplaced = len(resolution.unplaced)
     return report
+
+
+def _agreement_rows(prepared: Prepared, oof: OutOfFold | None, cache_file: Path) -> list[dict]:
+    """The agreement figures of today's decisions, from the saved out-of-fold
+    predictions only (making them would cost a training per fold on every build;
+    'casebase agreement' makes them). Kept in the analysis cache by everything
+    they depend on, so a rebuild that changes no decision reuses them."""
+    import hashlib
+
+    current = sorted(
+        (p.decision.coder, p.excerpt_id, p.codes, p.judged) for p in prepared.resolution.current().values()
+    )
+    predicted = None if oof is None else [oof.run, oof.folds, oof.excerpt_ids, oof.code_ids, np.nan_to_num(oof.predicted, nan=-1).tolist()]
+    key = hashlib.sha1(json.dumps([current, prepared.codebook.ids, predicted]).encode("utf-8")).digest()
+    cache = analysis_cache.AnalysisCache(cache_file, prepared.pipeline_name)
+    try:
+        known = cache.results("agreement", [key])
+        if key in known:
+            return known[key]
+        rows = agreement.compute(prepared, oof).rows()
+        cache.put_results("agreement", [(key, rows)])
+        return rows
+    finally:
+        cache.close()
 
 
 def _stored_inputs(db, ids: list[str]) -> dict[str, assign.ExcerptInput]:

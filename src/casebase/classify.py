@@ -12,7 +12,6 @@ code it instead, and the metrics say so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from dataclasses import dataclass, field
@@ -26,12 +25,12 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from . import model_files
 from .errors import CasebaseError
+from .model_files import METADATA_FILE, MIN_EXAMPLES, MODEL_FILE, MODEL_FORMAT, training_hash
 
 RANDOM_STATE = 0
-MIN_EXAMPLES = 6  # positives and negatives a code needs before a model is trained for it
 # Raised whenever features or estimators change, so a build retrains a model saved by an older casebase.
-MODEL_FORMAT = 2
 
 
 def _field(records, name):
@@ -252,6 +251,10 @@ class Model:
     def thresholds(self) -> dict[str, float]:
         return dict(self.classifier.thresholds_)
 
+    @property
+    def trained_codes(self) -> list[str]:
+        return list(self.classifier.trained_codes)
+
     def scores(self, records: list[dict]) -> list[dict[str, float]]:
         probabilities = self.pipeline.predict_proba(records)
         trained = set(self.classifier.trained_codes)
@@ -276,14 +279,6 @@ class Model:
         ]
         codes = [[code for j, code in enumerate(self.code_ids) if row[j] == 1] for row in predicted]
         return scores, codes
-
-
-def training_hash(records: list[dict], Y: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for record, row in zip(records, np.asarray(Y, dtype=float)):
-        digest.update(record["text"].encode("utf-8"))
-        digest.update(np.nan_to_num(row, nan=-1).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def train(records: list[dict], Y, code_ids: list[str], parents: dict[str, str], metadata: dict | None = None) -> Model:
@@ -314,10 +309,6 @@ def train(records: list[dict], Y, code_ids: list[str], parents: dict[str, str], 
     return Model(pipeline=pipeline, code_ids=list(code_ids), metadata=info)
 
 
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "model.json"
-
-
 def save(model: Model, directory: Path) -> None:
     """Write the model and its metadata; the swap into place is atomic."""
     import joblib
@@ -328,6 +319,7 @@ def save(model: Model, directory: Path) -> None:
     tmp_model = directory / f".{MODEL_FILE}.tmp"
     tmp_meta = directory / f".{METADATA_FILE}.tmp"
     joblib.dump({"pipeline": model.pipeline, "code_ids": model.code_ids, "metadata": model.metadata}, tmp_model)
+    model.metadata["model_sha256"] = model_files.file_sha256(tmp_model)
     tmp_meta.write_text(json.dumps(model.metadata, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp_model, directory / MODEL_FILE)
     os.replace(tmp_meta, directory / METADATA_FILE)
@@ -350,17 +342,6 @@ def load(directory: Path) -> Model | None:
         ) from None
 
 
-def read_metadata(directory: Path) -> dict | None:
-    path = Path(directory) / METADATA_FILE
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
-        return None
-
-
-@dataclass
 class CodeMetrics:
     code_id: str
     precision: float

@@ -253,7 +253,7 @@ def classify(file: Path, column: str | None, codebook: Path, db_path: Path):
     Prints JSON Lines, one object per input text in order, with its codes,
     their scores and the rule evidence.
     """
-    from . import assign, classify as classify_stage, codebook as codebook_stage, nlp, rules, sources
+    from . import analysis, assign, classify as classify_stage, codebook as codebook_stage, sources, workers
 
     texts = sources.read_input_texts(file, column)
     book = codebook_stage.load(codebook)
@@ -262,12 +262,16 @@ def classify(file: Path, column: str | None, codebook: Path, db_path: Path):
         raise CasebaseError("no trained model; run 'casebase build' or 'casebase train' first", file=build_stage.models_dir(db_path))
     if model.code_ids != book.ids:
         raise CasebaseError("the model was trained on another codebook; run 'casebase train'", file=codebook)
-    pipeline = nlp.load_pipeline()
-    matcher = rules.RuleMatcher(pipeline, book)
-    batch = 2000
-    for start in range(0, len(texts), batch):
-        for item in assign.code_texts(texts[start : start + batch], pipeline, matcher, book, model):
-            click.echo(json.dumps(item, ensure_ascii=False))
+    processes = workers.default_processes()
+    batches = ((start, texts[start : start + analysis.BATCH]) for start in range(0, len(texts), analysis.BATCH))
+    with analysis.Analyser(book, processes=processes) as analyser, build_stage.Scores(model, processes) as scorer:
+        for start, lemmas, hits in analyser.stream(batches):
+            inputs = [
+                assign.ExcerptInput(str(start + i), text, text_lemmas, text_hits)
+                for i, (text, text_lemmas, text_hits) in enumerate(zip(texts[start : start + analysis.BATCH], lemmas, hits))
+            ]
+            for item in assign.code_texts(inputs, book, scorer):
+                click.echo(json.dumps(item, ensure_ascii=False))
 
 
 DEFAULT_CODERS = Path("coders.json")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 import numpy
@@ -35,15 +35,9 @@ from spacy.tokens import Doc, Token
 from spacy.util import load_language_data, registry
 
 from .errors import CasebaseError
-
-TRAINED_PACKAGE = "da_core_news_sm"
-FALLBACK_NAME = "casebase-da-fallback"
-# Part of the name stored with every build: bump it whenever the fallback's
-# output changes, so that builds know their lemmas are stale.
-FALLBACK_VERSION = "1"
+from .nlp_identity import FALLBACK_CONFIG, FALLBACK_NAME, FALLBACK_VERSION, TRAINED_PACKAGE, fallback_name
 
 DATA = resources.files("casebase") / "data"
-FALLBACK_CONFIG = DATA / "fallback.cfg"
 DDT_DEV_LEXICON = DATA / "da_ddt_dev_lemmas.tsv"
 
 # Abbreviations that end a sentence as often as they sit inside one: "... sko,
@@ -336,26 +330,8 @@ def pipeline_name(nlp: Language) -> str:
     """Which pipeline produced the lemmas: stored with every build."""
     meta = nlp.meta
     if meta.get("name") == FALLBACK_NAME:
-        return _fallback_name(nlp.get_pipe_config("casebase_lemmatizer")["lexicons"])
+        return fallback_name(nlp.get_pipe_config("casebase_lemmatizer")["lexicons"])
     return f"{meta.get('lang', 'da')}_{meta.get('name', 'unknown')} {meta.get('version', '')}".strip()
-
-
-def _fallback_name(lexicons: list[str]) -> str:
-    versions = f"spaCy {spacy.__version__}"
-    # The lookup table's contents are part of the lemmas, so its version is too.
-    if "spacy_lookups" in lexicons:
-        versions += f", spacy-lookups-data {metadata.version('spacy-lookups-data')}"
-    return f"{FALLBACK_NAME} {FALLBACK_VERSION} ({versions})"
-
-
-@functools.lru_cache(maxsize=1)
-def pipeline_identity() -> str:
-    """``pipeline_name(load_pipeline())`` without loading the fallback's lexicons
-    (a second of a rebuild whose lemmas all come from the cache)."""
-    if spacy.util.is_package(TRAINED_PACKAGE):
-        return pipeline_name(load_pipeline())
-    config = spacy.util.load_config(Path(str(FALLBACK_CONFIG)), interpolate=False)
-    return _fallback_name(config["components"]["casebase_lemmatizer"]["lexicons"])
 
 
 def doc_lemmas(doc: Doc) -> str:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-
-from spacy.attrs import LEMMA, LOWER
-from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc
+from typing import TYPE_CHECKING
 
 from .codebook import Codebook
 from .errors import CasebaseError
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 # A wildcard pattern of several words can expand to many phrases; past this
 # many the longest-known combinations are not added (the pattern is too loose).
@@ -85,6 +85,14 @@ class CompiledPattern:
 
 class RuleMatcher:
     def __init__(self, nlp, codebook: Codebook):
+        # spaCy is imported here, not with the module: RuleHit and ruleset_key
+        # serve rebuilds whose rule hits all come from the cache.
+        from spacy.attrs import LEMMA, LOWER
+        from spacy.matcher import Matcher, PhraseMatcher
+        from spacy.tokens import Doc
+
+        self._doc = Doc
+        self._hash_attrs = [LOWER, LEMMA]
         self.nlp = nlp
         self.codebook = codebook
         self.by_lower = PhraseMatcher(nlp.vocab, attr="LOWER")
@@ -168,9 +176,9 @@ class RuleMatcher:
                 pattern.added.add(phrase)
                 new_phrases.append(phrase)
         if new_phrases:
-            self.by_lower.add(pattern.key, [Doc(self.nlp.vocab, words=list(p)) for p in new_phrases])
+            self.by_lower.add(pattern.key, [self._doc(self.nlp.vocab, words=list(p)) for p in new_phrases])
             self.by_lemma.add(
-                pattern.key, [Doc(self.nlp.vocab, words=list(p), lemmas=list(p)) for p in new_phrases]
+                pattern.key, [self._doc(self.nlp.vocab, words=list(p), lemmas=list(p)) for p in new_phrases]
             )
 
     def _learn_words(self, doc: Doc, hashes: set[int]) -> None:
@@ -208,7 +216,7 @@ class RuleMatcher:
 
     def hits(self, doc: Doc) -> list[RuleHit]:
         # Word by string hash (lower-case form and lemma), not Token by Token.
-        hashes = set(doc.to_array([LOWER, LEMMA]).ravel().tolist())
+        hashes = set(doc.to_array(self._hash_attrs).ravel().tolist())
         self._learn_words(doc, hashes)
         found: dict[tuple[str, int, int], RuleHit] = {}
         strings = self.nlp.vocab.strings

@@ -1,0 +1,86 @@
+"""A trained model on disk: its files, its metadata, and loading it only when needed.
+
+The metadata (``model.json``) says what a model was trained on and what it
+decides (its codes, thresholds and run), which is all a rebuild needs when
+every excerpt's scores are in the analysis cache. Only scoring a new excerpt
+unpickles the model itself, and with it scikit-learn (a second or two of a
+rebuild that changes no text). The file's sha256 in the metadata catches a
+damaged model file without unpickling it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CasebaseError
+
+MIN_EXAMPLES = 6  # positives and negatives a code needs before a model is trained for it
+# Bump when a saved model can no longer be used by this code (a changed feature set).
+MODEL_FORMAT = 2
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "model.json"
+
+
+def training_hash(records: list[dict], Y) -> str:
+    digest = hashlib.sha256()
+    for record, row in zip(records, np.asarray(Y, dtype=float)):
+        digest.update(record["text"].encode("utf-8"))
+        digest.update(np.nan_to_num(row, nan=-1).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def read_metadata(directory: Path) -> dict | None:
+    path = Path(directory) / METADATA_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class SavedModel:
+    """A saved model known by its metadata; unpickled on the first scoring."""
+
+    def __init__(self, directory: Path, metadata: dict):
+        self.directory = Path(directory)
+        self.metadata = metadata
+        self._model = None
+        path = self.directory / MODEL_FILE
+        if metadata.get("model_sha256") != file_sha256(path):
+            raise CasebaseError("the model file is damaged (it is not the file its metadata describes);"
+                                " run 'casebase train' to rebuild it", file=path)
+
+    @property
+    def code_ids(self) -> list[str]:
+        return list(self.metadata["code_ids"])
+
+    @property
+    def trained_codes(self) -> list[str]:
+        return list(self.metadata["trained_codes"])
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return dict(self.metadata["thresholds"])
+
+    def model(self):
+        if self._model is None:
+            from . import classify
+
+            self._model = classify.load(self.directory)
+        return self._model
+
+    def scores_and_codes(self, records: list[dict]):
+        return self.model().scores_and_codes(records)
