@@ -6,8 +6,8 @@ of requests per kind and prints p50/p95; stops the server by itself.
 - lemma search: the "Søg" canned query (the query lemmatized, then FTS5 on text +
   lemmas, best first), and the excerpt table's own search with and without
   Datasette's row count and facet suggestions;
-- code facet: the excerpts' JSON array of codes faceted and filtered to one code
-  (the codings table's code_id on a database built before that column existed);
+- code facet: the codings table filtered to one code with its default facets
+  (code and origin), and the excerpts' JSON array of codes faceted and filtered;
 - case page: one case row with its related excerpts.
 
     .venv/bin/python bench/serve.py --db /tmp/casebase-scale/db-100000/casebase.db [--requests 50]
@@ -93,10 +93,9 @@ def main() -> None:
             "table search": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20",
             "table search, no count/facets": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20&_nocount=1&_nofacet=1",
         }
+        kinds["code facet page (codings)"] = lambda: f"{base}/codings?code_id={code}&_size=20"
         if has_codes:
             kinds["code array facet (excerpts)"] = lambda: f"{base}/excerpts?_facet_array=codes&codes__arraycontains={code}&_size=20"
-        else:
-            kinds["code facet (codings, one code)"] = lambda: f"{base}/codings?code_id={code}&_facet=code_id&_facet=origin&_size=20"
         kinds[f"{case_table[:-1]} page"] = lambda: f"{base}/{case_table}/{urllib.parse.quote(rng.choice(cases))}"
         for name, make_url in kinds.items():
             timed_get(make_url())  # warm

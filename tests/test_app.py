@@ -68,3 +68,20 @@ async def test_default_facets_and_plugin_sql_function(datasette):
         "/casebase.json", params={"sql": "select lemmatize('gåturene') as lemma", "_shape": "array"}
     )
     assert response.json() == [{"lemma": "gåtur"}]
+
+
+async def test_public_serving_takes_row_counts_from_the_build(built_db):
+    """Served immutable, a table page never counts its rows: the counts the build
+    recorded are Datasette's inspect data (what 'datasette inspect' would give)."""
+    import sqlite_utils
+
+    from casebase import serving
+
+    datasette = serving.make_datasette(built_db, METADATA)
+    db = sqlite_utils.Database(built_db)
+    tables = datasette.inspect_data["casebase"]["tables"]
+    assert tables["excerpts"]["count"] == db["excerpts"].count > 2000
+    assert tables["codings"]["count"] == db["codings"].count
+    assert not any(name.endswith(("_fts_data", "_fts_idx")) for name in tables)
+    response = await datasette.client.get("/casebase/excerpts.json", params={"_size": 1})
+    assert response.json()["filtered_table_rows_count"] == db["excerpts"].count

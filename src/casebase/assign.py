@@ -66,14 +66,19 @@ def final_codings(
     resolution: Resolution,
     model=None,
     model_run: str | None = None,
+    scores: list[dict[str, float]] | None = None,
+    predicted: list[list[str]] | None = None,
 ) -> Assignment:
+    """The codings of excerpts; ``scores`` and ``predicted`` are the model's, when
+    already made (a build scores the next batch while this one is assigned)."""
     human = {p.excerpt_id: p for p in training_decisions(resolution)}
     trained = set(model.trained_codes) if model else set()
     records = [record(e, codebook) for e in excerpts]
-    if model and records:
-        scores, predicted = model.scores_and_codes(records)
-    else:
-        scores, predicted = [{} for _ in excerpts], [[] for _ in excerpts]
+    if scores is None or predicted is None:
+        if model and records:
+            scores, predicted = model.scores_and_codes(records)
+        else:
+            scores, predicted = [{} for _ in excerpts], [[] for _ in excerpts]
     rows: list[dict] = []
     for excerpt, rec, score, model_codes in zip(excerpts, records, scores, predicted):
         decision = human.get(excerpt.id)

@@ -305,33 +305,57 @@ class Scores:
             self.cache.close()
 
     def scores_and_codes(self, records: list[dict]) -> tuple[list[dict[str, float]], list[list[str]]]:
-        if not self.cache:
-            return self._compute(records)
-        import hashlib
+        return self._finish(records, *self._start(records))
 
-        keys = [
-            hashlib.sha1("\0".join([r["text"], r["lemmas"], " ".join(r["rules"])]).encode("utf-8")).digest()
-            for r in records
-        ]
-        known = self.cache.results(self.kind, keys)
+    def stream(self, batches):
+        """For each (item, records) of ``batches``: (item, scores, codes), in order.
+        While workers score one batch, the caller writes the previous one and its
+        generator reads the next."""
+        pending = None
+        for item, records in batches:
+            started = self._start(records)
+            if pending is not None:
+                yield pending[0], *self._finish(*pending[1:])
+            pending = (item, records, *started)
+        if pending is not None:
+            yield pending[0], *self._finish(*pending[1:])
+
+    def _start(self, records: list[dict]):
+        if self.cache:
+            import hashlib
+
+            keys = [
+                hashlib.sha1("\0".join([r["text"], r["lemmas"], " ".join(r["rules"])]).encode("utf-8")).digest()
+                for r in records
+            ]
+            known = self.cache.results(self.kind, keys)
+        else:
+            keys, known = list(range(len(records))), {}
         missing = [i for i, key in enumerate(keys) if key not in known]
+        running = None
+        if len(missing) >= analysis.PARALLEL_MINIMUM and self.processes > 1:
+            if self._workers is None:
+                # Unpickled here, once, and shared with the workers through fork.
+                shared = self.model.model() if isinstance(self.model, model_files.SavedModel) else self.model
+                self._workers = workers.Workers(self.processes, shared)
+            new_records = [records[i] for i in missing]
+            chunks = [new_records[i : i + analysis.CHUNK] for i in range(0, len(new_records), analysis.CHUNK)]
+            running = self._workers.map_async(_score_in_worker, chunks)
+        return keys, known, missing, running
+
+    def _finish(self, records, keys, known, missing, running):
         if missing:
-            scores, codes = self._compute([records[i] for i in missing])
+            if running is not None:
+                scored = running.get()
+                scores = [s for chunk in scored for s in chunk[0]]
+                codes = [c for chunk in scored for c in chunk[1]]
+            else:
+                scores, codes = self.model.scores_and_codes([records[i] for i in missing])
             new = [(keys[i], [s, c]) for i, s, c in zip(missing, scores, codes)]
-            self.cache.put_results(self.kind, new)
+            if self.cache:
+                self.cache.put_results(self.kind, new)
             known.update(new)
         return [known[k][0] for k in keys], [known[k][1] for k in keys]
-
-    def _compute(self, records: list[dict]):
-        if len(records) < analysis.PARALLEL_MINIMUM or self.processes < 2:
-            return self.model.scores_and_codes(records)
-        if self._workers is None:
-            # Unpickled here, once, and shared with the workers through fork.
-            shared = self.model.model() if isinstance(self.model, model_files.SavedModel) else self.model
-            self._workers = workers.Workers(self.processes, shared)
-        chunks = [records[i : i + analysis.CHUNK] for i in range(0, len(records), analysis.CHUNK)]
-        scored = self._workers.map(_score_in_worker, chunks)
-        return [s for chunk in scored for s in chunk[0]], [c for chunk in scored for c in chunk[1]]
 
 
 def _score_in_worker(records: list[dict]):
@@ -520,6 +544,8 @@ def build(
         timer.done("sources")
         timer.done("nlp")
 
+        # Training fetches its excerpts' rule hits by id, the coding pass every excerpt's.
+        db["rule_hits"].create_index(["excerpt_id"])
         coding_dir = corpus_dir / "coding"
         resolution = coding.resolve(
             coding.read_all(coding_dir), codebook, coding.read_registry(coding_dir), store.ExcerptTexts(db)
@@ -529,11 +555,17 @@ def build(
         model, report.retrained = current_model(prepared, model_directory)
         run = model.metadata["run"] if model else None
         scorer = Scores(model, processes, cache_file, report.pipeline) if model else None
-        db["rule_hits"].create_index(["excerpt_id"])
+        stored = (
+            [assign.ExcerptInput(i, t, l, [rules.RuleHit(*h) for h in found]) for i, t, l, found in batch]
+            for batch in store.excerpt_rows(db, batch=analysis.BATCH)
+        )
+        if scorer:
+            predicted = scorer.stream((inputs, [assign.record(e, codebook) for e in inputs]) for inputs in stored)
+        else:
+            predicted = ((inputs, None, None) for inputs in stored)
         try:
-            for batch in store.excerpt_rows(db, batch=analysis.BATCH):
-                inputs = [assign.ExcerptInput(i, t, l, [rules.RuleHit(*h) for h in found]) for i, t, l, found in batch]
-                assignment = assign.final_codings(inputs, codebook, resolution, scorer, run)
+            for inputs, scores, codes in predicted:
+                assignment = assign.final_codings(inputs, codebook, resolution, scorer, run, scores, codes)
                 with timer.timed("store"):
                     store.write_codings(db, assignment.codings)
                     if model:

@@ -54,7 +54,9 @@ def write(db: sqlite_utils.Database) -> None:
         foreign_keys=[("case_id", "cases", "id"), ("code_id", "codes", "id")],
     )
     conn = db.conn
-    conn.execute(_EXCERPT_CODES)
+    # Excerpts are written with an empty list; only the coded ones (a quarter of a
+    # big survey) are rewritten, not every row of the table.
+    conn.execute(f"{_EXCERPT_CODES} where id in (select excerpt_id from codings)")
     conn.execute(_CASE_CODES.format(where=""))
     conn.execute(_CASES_CODES)
     db["case_codes"].create_index(["code_id"])
