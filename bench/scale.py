@@ -4,7 +4,8 @@ For each size (corpus from bench/synth.py, made once and kept in --work), a
 cold build (fresh database folder, empty caches) runs in its own process and
 reports wall time per stage, excerpts/s, words/s and peak RSS. In the same run,
 on the same texts, a second process measures the raw ``nlp.pipe`` throughput
-of the same spaCy pipeline (load excluded): the work no build can avoid. The
+of the same spaCy pipeline (load excluded), once per --n-process value (1 and
+2 by default; the build uses every core): the work no build can avoid. The
 ratio build / raw says how much everything else (reading, rules, model,
 storing, indexing) costs. Median of --runs runs (use at least 3 at 10 k).
 
@@ -70,7 +71,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--runs", type=int, nargs="+", default=[3], help="runs per size (one value, or one per size)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/casebase-scale"))
-    parser.add_argument("--n-process", type=int, default=1, help="n_process of the raw nlp.pipe baseline")
+    parser.add_argument("--n-process", type=int, nargs="+", default=[1, 2],
+                        help="n_process of the raw nlp.pipe baseline (one baseline per value)")
     parser.add_argument("--keep", action="store_true", help="keep the last database of each size (for bench/serve.py)")
     args = parser.parse_args()
 
@@ -90,12 +92,12 @@ def main() -> None:
             db_dir = args.work / f"db-{size}"
             shutil.rmtree(db_dir, ignore_errors=True)  # cold: no caches, no model
             builds.append(run_json(BUILD, str(corpus), str(db_dir / "casebase.db"), str(codebook)))
-            raws.append(run_json(RAW_PIPE, str(csv_path), str(args.n_process), str(REPO / "corpus")))
-            print(f"  {size:,} run {run + 1}: build {builds[-1]['total']:.1f} s, raw nlp.pipe {raws[-1]['seconds']:.1f} s", flush=True)
-        words = raws[0]["words"]
+            raws.append({n: run_json(RAW_PIPE, str(csv_path), str(n), str(REPO / "corpus")) for n in args.n_process})
+            pipes = ", ".join(f"raw nlp.pipe (n_process={n}) {r['seconds']:.1f} s" for n, r in raws[-1].items())
+            print(f"  {size:,} run {run + 1}: build {builds[-1]['total']:.1f} s, {pipes}", flush=True)
+        words = raws[0][args.n_process[0]]["words"]
         excerpts = builds[0]["excerpts"]
         total = statistics.median(b["total"] for b in builds)
-        raw = statistics.median(r["seconds"] for r in raws)
         db_file = args.work / f"db-{size}" / "casebase.db"
         print(f"\n{size:,} answers -> {excerpts:,} excerpts, {words:,} words; median of {runs} run(s)")
         for stage in ("sources", "nlp", "coding", "store"):
@@ -104,10 +106,12 @@ def main() -> None:
         print(f"  total    {total:>8.1f} s   {excerpts / total:,.0f} excerpts/s, {words / total:,.0f} words/s")
         print(
             f"  peak RSS {max(b['maxrss_mb'] for b in builds):>8,.0f} MB (build), {max(b['worker_maxrss_mb'] for b in builds):,.0f} MB"
-            f" (largest worker process), {max(r['maxrss_mb'] for r in raws):,.0f} MB (raw nlp.pipe)"
+            f" (largest worker process), {max(r[n]['maxrss_mb'] for r in raws for n in r):,.0f} MB (raw nlp.pipe)"
         )
-        print(f"  raw nlp.pipe (n_process={args.n_process}) {raw:.1f} s   {excerpts / raw:,.0f} excerpts/s, {words / raw:,.0f} words/s")
-        print(f"  build throughput / raw nlp.pipe throughput = {raw / total:.2f}")
+        for n in args.n_process:
+            raw = statistics.median(r[n]["seconds"] for r in raws)
+            print(f"  raw nlp.pipe (n_process={n}) {raw:.1f} s   {excerpts / raw:,.0f} excerpts/s, {words / raw:,.0f} words/s;"
+                  f" build / raw = {raw / total:.2f}")
         print(f"  database {db_file.stat().st_size / 1e6:,.0f} MB", flush=True)
         if not args.keep:
             shutil.rmtree(args.work / f"db-{size}", ignore_errors=True)
