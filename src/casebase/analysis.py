@@ -31,19 +31,25 @@ PARALLEL_MINIMUM = 2000
 Analysed = tuple[str, list[tuple], str]  # lemmas, rule hits as tuples, encoded tokens
 
 
-def analyse_texts(matcher: rules.RuleMatcher, texts: list[str]) -> list[Analysed]:
-    """Run the pipeline and the matcher over texts (in this process or a worker)."""
+def parallel(new_texts: int, processes: int) -> bool:
+    """Whether a batch with this many texts to analyse goes to worker processes."""
+    return new_texts >= PARALLEL_MINIMUM and processes > 1
+
+
+def analyse_texts(matcher: rules.RuleMatcher, texts: list[str], tokens: bool = True) -> list[Analysed]:
+    """Run the pipeline and the matcher over texts (in this process or a worker);
+    the tokens are encoded only for a cache to keep."""
     from . import nlp
 
     out = []
     for doc in matcher.nlp.pipe(texts, batch_size=256):
         hits = [(h.code_id, h.start, h.end, h.text, h.pattern) for h in matcher.hits(doc)]
-        out.append((nlp.doc_lemmas(doc), hits, analysis_cache.encode_tokens(doc)))
+        out.append((nlp.doc_lemmas(doc), hits, analysis_cache.encode_tokens(doc) if tokens else ""))
     return out
 
 
-def _analyse_in_worker(texts: list[str]) -> list[Analysed]:
-    return analyse_texts(workers.state(), texts)
+def _analyse_in_worker(task: tuple[list[str], bool]) -> list[Analysed]:
+    return analyse_texts(workers.state(), *task)
 
 
 class Analyser:
@@ -64,6 +70,12 @@ class Analyser:
 
             self._matcher = rules.RuleMatcher(nlp.load_pipeline(), self.codebook)
         return self._matcher
+
+    def worker_pool(self) -> workers.Workers:
+        """The worker processes, forked with the loaded pipeline and matcher."""
+        if self._workers is None:
+            self._workers = workers.Workers(self.processes, self.matcher())
+        return self._workers
 
     def close(self) -> None:
         if self._workers:
@@ -102,11 +114,9 @@ class Analyser:
             if key not in docs:
                 missing.setdefault(key, text)
         new_texts = list(missing.values())
-        if len(new_texts) >= PARALLEL_MINIMUM and self.processes > 1:
-            if self._workers is None:
-                self._workers = workers.Workers(self.processes, self.matcher())
-            chunks = [new_texts[i : i + CHUNK] for i in range(0, len(new_texts), CHUNK)]
-            running = self._workers.map_async(_analyse_in_worker, chunks)
+        if parallel(len(new_texts), self.processes):
+            tasks = [(new_texts[i : i + CHUNK], bool(self.cache)) for i in range(0, len(new_texts), CHUNK)]
+            running = self.worker_pool().map_async(_analyse_in_worker, tasks)
         else:
             running = None
         return keys, docs, hits, missing, running
@@ -119,7 +129,7 @@ class Analyser:
             if running is not None:
                 analysed = [item for chunk in running.get() for item in chunk]
             else:
-                analysed = analyse_texts(self.matcher(), list(missing.values()))
+                analysed = analyse_texts(self.matcher(), list(missing.values()), bool(self.cache))
             for key, (found_lemmas, found_hits, tokens) in zip(missing, analysed):
                 lemmas[key] = found_lemmas
                 if key not in hits:

@@ -238,11 +238,7 @@ def current_model(prepared: Prepared, directory: Path, force: bool = False) -> t
         and saved.get("model_format") == model_files.MODEL_FORMAT
         and (Path(directory) / model_files.MODEL_FILE).exists()
     ):
-        if saved.get("model_sha256"):
-            return model_files.SavedModel(directory, saved), False
-        from . import classify
-
-        model = classify.load(directory)  # saved before its metadata knew its file's digest
+        model = model_files.saved_model(directory)
         if model is not None:
             return model, False
     from . import classify
@@ -333,7 +329,7 @@ class Scores:
             keys, known = list(range(len(records))), {}
         missing = [i for i, key in enumerate(keys) if key not in known]
         running = None
-        if len(missing) >= analysis.PARALLEL_MINIMUM and self.processes > 1:
+        if analysis.parallel(len(missing), self.processes):
             if self._workers is None:
                 # Unpickled here, once, and shared with the workers through fork.
                 shared = self.model.model() if isinstance(self.model, model_files.SavedModel) else self.model

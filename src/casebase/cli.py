@@ -253,11 +253,11 @@ def classify(file: Path, column: str | None, codebook: Path, db_path: Path):
     Prints JSON Lines, one object per input text in order, with its codes,
     their scores and the rule evidence.
     """
-    from . import analysis, assign, classify as classify_stage, codebook as codebook_stage, sources, workers
+    from . import analysis, assign, codebook as codebook_stage, model_files, sources, workers
 
     texts = sources.read_input_texts(file, column)
     book = codebook_stage.load(codebook)
-    model = classify_stage.load(build_stage.models_dir(db_path))
+    model = model_files.saved_model(build_stage.models_dir(db_path))
     if model is None:
         raise CasebaseError("no trained model; run 'casebase build' or 'casebase train' first", file=build_stage.models_dir(db_path))
     if model.code_ids != book.ids:

@@ -84,3 +84,19 @@ class SavedModel:
 
     def scores_and_codes(self, records: list[dict]):
         return self.model().scores_and_codes(records)
+
+
+# What a SavedModel answers from its metadata alone.
+_KNOWN_FROM_METADATA = ("model_sha256", "code_ids", "trained_codes", "thresholds")
+
+
+def saved_model(directory: Path):
+    """The model saved in ``directory`` (None if none was trained): known by its
+    metadata, or unpickled at once if its metadata lacks what that needs (a
+    model saved before its file's digest was recorded)."""
+    metadata = read_metadata(directory)
+    if metadata and all(k in metadata for k in _KNOWN_FROM_METADATA) and (Path(directory) / MODEL_FILE).exists():
+        return SavedModel(directory, metadata)
+    from . import classify
+
+    return classify.load(directory)
