@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from casebase import assign, classify, codebook, nlp, rules
+from casebase import assign, classify, codebook, model_files, nlp, rules
 from casebase.cli import cli
 from casebase.errors import CasebaseError
 from conftest import REPO
@@ -182,3 +182,25 @@ def test_classify_command_on_unreadable_input(tmp_path, trained_db):
     wrong.write_text("svar\nhej\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["classify", str(wrong), "--db", str(trained_db)])
     assert result.exit_code == 1 and "no column 'text'" in result.stderr
+
+
+def test_classify_command_with_a_model_known_by_its_metadata(tmp_path, model, trained_db):
+    """A model saved with the metadata a build writes is checked against its
+    digest, unpickled only to score, and codes exactly as the model itself."""
+    steps = model.pipeline.named_steps["codes"]
+    full = classify.Model(model.pipeline, model.code_ids, {
+        "run": "run-test", "code_ids": model.code_ids, "trained_codes": steps.trained_codes, "thresholds": steps.thresholds_,
+    })
+    db = tmp_path / "casebase.db"
+    classify.save(full, tmp_path / "models")
+    assert model_files.saved_model(tmp_path / "models").__class__ is model_files.SavedModel
+    answers = tmp_path / "answers.txt"
+    answers.write_text("Vi holdt møderne over video.\nVi gik en tur i skoven og snakkede.\n", encoding="utf-8")
+    command = ["classify", str(answers), "--codebook", str(REPO / "codebook.yaml")]
+    result = CliRunner().invoke(cli, [*command, "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == CliRunner().invoke(cli, [*command, "--db", str(trained_db)]).stdout
+    (tmp_path / "models" / "model.joblib").write_bytes(b"not a model")
+    result = CliRunner().invoke(cli, [*command, "--db", str(db)])
+    assert result.exit_code == 1
+    assert "model.joblib" in result.stderr and "damaged" in result.stderr and len(result.stderr.strip().splitlines()) == 1
