@@ -85,3 +85,18 @@ async def test_public_serving_takes_row_counts_from_the_build(built_db):
     assert not any(name.endswith(("_fts_data", "_fts_idx")) for name in tables)
     response = await datasette.client.get("/casebase/excerpts.json", params={"_size": 1})
     assert response.json()["filtered_table_rows_count"] == db["excerpts"].count
+
+
+async def test_served_pages_run_the_configured_facets_and_no_suggestions(built_db):
+    """Facet suggestions would try every column of every table page; served, a
+    filtered codings page runs its two configured facets and nothing else."""
+    from casebase import serving
+
+    datasette = serving.make_datasette(built_db, METADATA)
+    response = await datasette.client.get("/casebase/codings.json", params={"code_id": "walk_and_talk", "_size": 1})
+    body = response.json()
+    assert set(body["facet_results"]) == {"code_id", "origin"}
+    assert body["facet_results"]["code_id"]["results"][0]["value"] == "walk_and_talk"
+    assert body["suggested_facets"] == []
+    plain = await Datasette([str(built_db)]).client.get("/casebase/codings.json", params={"code_id": "walk_and_talk", "_size": 1})
+    assert plain.json()["suggested_facets"]  # what the setting turns off
