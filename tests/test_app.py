@@ -70,12 +70,14 @@ async def test_default_facets_and_plugin_sql_function(datasette):
     assert response.json() == [{"lemma": "gåtur"}]
 
 
-async def test_public_serving_takes_row_counts_from_the_build(built_db):
+async def test_public_serving_takes_row_counts_from_the_build(built_db, tmp_path):
     """Served immutable, a table page never counts its rows: the counts the build
     recorded are Datasette's inspect data (what 'datasette inspect' would give)."""
+    import shutil
+
     import sqlite_utils
 
-    from casebase import serving
+    from casebase import serving, store
 
     datasette = serving.make_datasette(built_db, METADATA)
     db = sqlite_utils.Database(built_db)
@@ -85,6 +87,16 @@ async def test_public_serving_takes_row_counts_from_the_build(built_db):
     assert not any(name.endswith(("_fts_data", "_fts_idx")) for name in tables)
     response = await datasette.client.get("/casebase/excerpts.json", params={"_size": 1})
     assert response.json()["filtered_table_rows_count"] == db["excerpts"].count
+    # Datasette takes the file's hash from the same data (the index page shows it):
+    # one per build, not a sha256 of gigabytes at every start.
+    front = await datasette.client.get("/")
+    assert front.status_code == 200 and "casebase" in front.text
+    built = dict(db.execute("select key, value from build_info").fetchall())
+    assert datasette.get_database("casebase").hash == datasette.inspect_data["casebase"]["hash"]
+    rebuilt = tmp_path / "casebase.db"
+    shutil.copy(built_db, rebuilt)
+    sqlite_utils.Database(rebuilt)["build_info"].upsert({"key": "built_at", "value": built["built_at"] + "x"}, pk="key")
+    assert store.inspect_data(rebuilt)["hash"] != datasette.inspect_data["casebase"]["hash"]
 
 
 async def test_served_pages_run_the_configured_facets_and_no_suggestions(built_db):

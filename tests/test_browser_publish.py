@@ -3,76 +3,25 @@
 Screenshots of each page go to test-artifacts/ (git-ignored) for a human look.
 """
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import METADATA, REPO
+import browser
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from conftest import METADATA
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (CI installs it)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def server(built_db, tmp_path_factory):
-    """`casebase serve` on a copy of the built seed database, in its own process."""
+    """`casebase serve` on a copy of the built seed database, in its own process
+    (its log goes to a file: a pipe nobody reads would stall it once full)."""
     db = tmp_path_factory.mktemp("served") / "casebase.db"
     shutil.copy(built_db, db)
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "casebase", "serve", "--db", str(db), "--metadata", str(METADATA), "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("casebase serve stopped:\n" + process.stdout.read().decode(errors="replace"))
-            try:
-                with urllib.request.urlopen(url + "/-/versions.json", timeout=2):
-                    break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("casebase serve did not answer within 60 s") from None
-                time.sleep(0.2)
+    with browser.server("--db", str(db), "--metadata", str(METADATA)) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +30,8 @@ def page(server):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
         # Offline: the pages may load nothing from anywhere but the server itself.
         foreign = []
         context.route(
@@ -92,7 +41,7 @@ def page(server):
         page = context.new_page()
         page.foreign_requests = foreign
         yield page
-        browser.close()
+        chromium.close()
 
 
 def test_search_for_an_inflected_word_finds_walk_and_talk(server, page):

@@ -88,14 +88,14 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
 
 
 def _inspect(datasette, path: str) -> None:
-    """Give Datasette the row counts the build recorded (what ``datasette inspect``
-    would count), so a page of a million-row table never counts it again."""
+    """Give Datasette what ``datasette inspect`` would compute (row counts, a hash),
+    as the build recorded it, so a page of a million-row table never counts it again."""
     from . import store
 
-    counts = store.table_counts(path)
     name = Path(path).stem
-    if counts:
-        datasette.inspect_data[name] = {"file": path, "tables": {t: {"count": n} for t, n in counts.items()}}
+    data = store.inspect_data(path)
+    if data:
+        datasette.inspect_data[name] = data
     else:
         datasette.inspect_data.pop(name, None)
 

@@ -381,15 +381,29 @@ def write_table_counts(db: sqlite_utils.Database) -> None:
     write_build_info(db, {TABLE_COUNTS: json.dumps(counts, sort_keys=True)})
 
 
-def table_counts(path) -> dict[str, int] | None:
-    """The row counts a build recorded, or None (an older build, a foreign file)."""
+def inspect_data(path) -> dict | None:
+    """What ``datasette inspect`` would compute for a built database, from what
+    the build recorded: the row counts per table, and as the file's hash (an ETag
+    and the index page's id) one that differs between any two builds, since
+    hashing gigabytes at every start-up is what this avoids. None for an older
+    build or a foreign file."""
+    import hashlib
+
     try:
         conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
         try:
-            row = conn.execute("select value from build_info where key = ?", [TABLE_COUNTS]).fetchone()
+            info = dict(conn.execute("select key, value from build_info where key in (?, ?, ?)",
+                                     [TABLE_COUNTS, "inputs_fingerprint", "built_at"]).fetchall())
         finally:
             conn.close()
-        return json.loads(row[0]) if row else None
+        if TABLE_COUNTS not in info:
+            return None
+        identity = f"{info.get('inputs_fingerprint', '')} {info.get('built_at', '')}"
+        return {
+            "file": str(path),
+            "hash": hashlib.sha256(identity.encode("utf-8")).hexdigest(),
+            "tables": {table: {"count": n} for table, n in json.loads(info[TABLE_COUNTS]).items()},
+        }
     except (sqlite3.DatabaseError, ValueError):
         return None
 
