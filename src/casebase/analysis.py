@@ -93,14 +93,7 @@ class Analyser:
         """For each (item, texts) of ``batches``: (item, lemmas, rule hits), in
         order. While workers analyse one batch, the caller writes the previous
         one and its generator produces the next."""
-        pending = None
-        for item, texts in batches:
-            started = self._start(texts)
-            if pending is not None:
-                yield pending[0], *self._finish(*pending[1:])
-            pending = (item, texts, *started)
-        if pending is not None:
-            yield pending[0], *self._finish(*pending[1:])
+        return workers.overlapped(batches, self._start, self._finish)
 
     def analyse(self, texts: list[str]) -> tuple[list[str], list[list[rules.RuleHit]]]:
         return self._finish(texts, *self._start(texts))

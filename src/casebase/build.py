@@ -307,14 +307,7 @@ class Scores:
         """For each (item, records) of ``batches``: (item, scores, codes), in order.
         While workers score one batch, the caller writes the previous one and its
         generator reads the next."""
-        pending = None
-        for item, records in batches:
-            started = self._start(records)
-            if pending is not None:
-                yield pending[0], *self._finish(*pending[1:])
-            pending = (item, records, *started)
-        if pending is not None:
-            yield pending[0], *self._finish(*pending[1:])
+        return workers.overlapped(batches, self._start, self._finish)
 
     def _start(self, records: list[dict]):
         if self.cache:

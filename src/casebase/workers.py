@@ -55,3 +55,17 @@ class Workers:
         self.pool.close()
         self.pool.join()
         _STATE = None
+
+
+def overlapped(batches, start, finish):
+    """For each (item, batch) of ``batches``: (item, *finish(batch, *start(batch))),
+    in order. The next batch is started (handed to the workers) before the previous
+    one is finished, so the workers compute one while the caller handles the other."""
+    pending = None
+    for item, batch in batches:
+        started = start(batch)
+        if pending is not None:
+            yield pending[0], *finish(*pending[1:])
+        pending = (item, batch, *started)
+    if pending is not None:
+        yield pending[0], *finish(*pending[1:])
