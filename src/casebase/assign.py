@@ -66,15 +66,16 @@ def final_codings(
     resolution: Resolution,
     model=None,
     model_run: str | None = None,
-    scores: list[dict[str, float]] | None = None,
-    predicted: list[list[str]] | None = None,
+    scored: tuple[list[dict], list[dict[str, float]], list[list[str]]] | None = None,
 ) -> Assignment:
-    """The codings of excerpts; ``scores`` and ``predicted`` are the model's, when
-    already made (a build scores the next batch while this one is assigned)."""
+    """The codings of excerpts. ``scored`` is (records, scores, codes) when the model
+    has already scored them (a build scores the next batch while this one is assigned)."""
     human = {p.excerpt_id: p for p in training_decisions(resolution)}
     trained = set(model.trained_codes) if model else set()
-    records = [record(e, codebook) for e in excerpts]
-    if scores is None or predicted is None:
+    if scored is not None:
+        records, scores, predicted = scored
+    else:
+        records = [record(e, codebook) for e in excerpts]
         if model and records:
             scores, predicted = model.scores_and_codes(records)
         else:

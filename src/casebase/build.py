@@ -549,12 +549,17 @@ def build(
             for batch in store.excerpt_rows(db, batch=analysis.BATCH)
         )
         if scorer:
-            predicted = scorer.stream((inputs, [assign.record(e, codebook) for e in inputs]) for inputs in stored)
+            # The records the model scores are the ones assignment reads: made once.
+            pairs = ((inputs, [assign.record(e, codebook) for e in inputs]) for inputs in stored)
+            scored = (
+                (inputs, (records, scores, codes))
+                for (inputs, records), scores, codes in scorer.stream((pair, pair[1]) for pair in pairs)
+            )
         else:
-            predicted = ((inputs, None, None) for inputs in stored)
+            scored = ((inputs, None) for inputs in stored)
         try:
-            for inputs, scores, codes in predicted:
-                assignment = assign.final_codings(inputs, codebook, resolution, scorer, run, scores, codes)
+            for inputs, predictions in scored:
+                assignment = assign.final_codings(inputs, codebook, resolution, scorer, run, predictions)
                 with timer.timed("store"):
                     store.write_codings(db, assignment.codings)
                     if model:
