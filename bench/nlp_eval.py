@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "src"))
 import spacy  # noqa: E402
 from spacy.tokens import Doc  # noqa: E402
 
-from casebase import nlp as casebase_nlp  # noqa: E402
+from casebase.nlp import danish as casebase_nlp  # noqa: E402
 
 # The words the product's search and rules depend on (see tests/test_nlp.py).
 PRODUCT_WORDS = {

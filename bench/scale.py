@@ -31,9 +31,9 @@ BUILD = """
 import json, resource, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from casebase import build
+from casebase import pipeline
 imported = time.perf_counter() - started
-report = build.build(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+report = pipeline.build(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
 print(json.dumps({"seconds": report.seconds, "imports": imported, "total": time.perf_counter() - started,
                   "excerpts": report.excerpts, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "worker_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
@@ -42,18 +42,19 @@ print(json.dumps({"seconds": report.seconds, "imports": imported, "total": time.
 RAW_PIPE = """
 import csv, json, re, resource, sys, time
 from pathlib import Path
-from casebase import build, nlp
+from casebase.ingest import reading
+from casebase.nlp import danish
 # The texts the build analyses: the seed corpus's excerpts and every answer.
-texts = [e.text for r in build.read_corpus(Path(sys.argv[3])) for e in r.excerpts]
+texts = [e.text for _, e in reading.corpus_excerpts(Path(sys.argv[3]))]
 with open(sys.argv[1], encoding="utf-8", newline="") as handle:
     for row in csv.DictReader(handle):
         text = re.sub(r"\\s+", " ", row["answer"]).strip()
         if text:
             texts.append(text)
-pipeline = nlp.load_pipeline()
+nlp = danish.load_pipeline()
 words = sum(len(t.split()) for t in texts)
 started = time.perf_counter()
-for doc in pipeline.pipe(texts, batch_size=256, n_process=int(sys.argv[2])):
+for doc in nlp.pipe(texts, batch_size=256, n_process=int(sys.argv[2])):
     pass
 print(json.dumps({"seconds": time.perf_counter() - started, "excerpts": len(texts), "words": words,
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -45,12 +45,13 @@ SYNTH_SOURCE = """
 
 def seed_sentences() -> list[str]:
     """Every sentence of the seed texts' paragraphs that reads like prose."""
-    from casebase import build, nlp
+    from casebase.ingest import reading
+    from casebase.nlp import danish
 
-    texts = [e.text for r in build.read_corpus(REPO / "corpus") for e in r.excerpts if e.kind in ("paragraph", "quote", "answer", "case_field")]
-    pipeline = nlp.load_pipeline()
+    texts = [e.text for _, e in reading.corpus_excerpts(REPO / "corpus") if e.kind in ("paragraph", "quote", "answer", "case_field")]
+    nlp = danish.load_pipeline()
     sentences = []
-    for doc in pipeline.pipe(texts, batch_size=256):
+    for doc in nlp.pipe(texts, batch_size=256):
         for sent in doc.sents:
             text = sent.text.strip()
             if 4 <= len(text.split()) <= 60 and text[:1].isupper():

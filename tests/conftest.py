@@ -20,7 +20,7 @@ def corpus_copy(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def built_db(tmp_path_factory) -> Path:
     """The real seed corpus, built once for the whole test session."""
-    from casebase.build import build
+    from casebase.pipeline import build
 
     db_path = tmp_path_factory.mktemp("db") / "casebase.db"
     build(CORPUS, db_path)
@@ -35,7 +35,8 @@ PASSWORDS = {"anna": "anna-koder-1", "bo": "bo-koder-22"}
 def coding_site(tmp_path, built_db):
     """A private copy of the built seed database, its model, the corpus and the
     codebook, with two coder accounts: what 'casebase serve --coding' serves."""
-    from casebase import coders, serving
+    from casebase.publish import coders
+    from casebase.publish import serving
 
     site = tmp_path / "site"
     shutil.copytree(CORPUS, site / "corpus")

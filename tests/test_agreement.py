@@ -11,7 +11,12 @@ import yaml
 from click.testing import CliRunner
 from datasette.app import Datasette
 
-from casebase import agreement, build as build_stage, codebook, coding, store
+from casebase.coding import agreement, out_of_fold, training
+from casebase.ingest import reading
+from casebase import pipeline as build_stage
+from casebase.coding import codebook
+from casebase.coding import decision_files
+from casebase.store import database
 from casebase.cli import cli
 from conftest import METADATA, REPO
 
@@ -79,12 +84,12 @@ def test_a_code_nobody_applied_is_undefined_not_nan():
 
 
 def placed(coder, excerpt_id, codes, judged):
-    decision = coding.Decision(excerpt_id, "", codes, coder, "", "v1")
-    return coding.Placed(decision, excerpt_id, codes, judged)
+    decision = decision_files.Decision(excerpt_id, "", codes, coder, "", "v1")
+    return decision_files.Placed(decision, excerpt_id, codes, judged)
 
 
 def test_a_code_added_after_a_decision_is_missing_not_absent():
-    resolution = coding.Resolution(
+    resolution = decision_files.Resolution(
         [
             placed("anna", "e1", [D], [D]),  # coded before to_go existed
             placed("bo", "e1", [D], [D, T]),
@@ -166,17 +171,17 @@ def coded(corpus_copy, built_db, tmp_path):
     book = codebook.load(REPO / "codebook.yaml")
 
     def decision(coder, excerpt_id, codes, timestamp):
-        return coding.Decision(
-            excerpt_id, coding.snippet_of(texts[excerpt_id]), codes, coder, timestamp, book.version
+        return decision_files.Decision(
+            excerpt_id, decision_files.snippet_of(texts[excerpt_id]), codes, coder, timestamp, book.version
         )
 
     anna = [ids[i] for i in (0, 1, 2, 3, 4, 5, 5, 6)]
-    coding.append(
+    decision_files.append(
         corpus_copy / "coding",
         [decision("anna", e, codes, f"2026-01-01T00:00:0{i}+00:00") for i, (e, codes) in enumerate(zip(anna, ANNA))],
         book,
     )
-    coding.append(
+    decision_files.append(
         corpus_copy / "coding",
         [decision("bo", e, codes, "2026-01-02T00:00:00+00:00") for e, codes in zip(ids, BO)],
         book,
@@ -271,9 +276,9 @@ def test_previous_figures_are_replaced_and_a_failed_write_changes_nothing(coded,
         db["agreement"].insert(rows[0])
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "write_agreement", broken)
+    monkeypatch.setattr(database, "write_agreement", broken)
     with pytest.raises(OSError):
-        store.replace_agreement(db_path, [{"scope": "x"}])
+        database.replace_agreement(db_path, [{"scope": "x"}])
     after = list(sqlite_utils.Database(db_path).query("select * from agreement order by rowid"))
     assert [r["value"] for r in after] == [r["value"] for r in before]
     assert len(after) == len(before)
@@ -281,34 +286,33 @@ def test_previous_figures_are_replaced_and_a_failed_write_changes_nothing(coded,
 
 def test_out_of_fold_predictions_are_kept_until_the_decisions_change(coded):
     corpus, db_path = coded
-    models = build_stage.models_dir(db_path)
+    models = training.models_dir(db_path)
     first = run_agreement(corpus, db_path)
     assert "Cross-validating" in first.stderr
-    assert (models / build_stage.OUT_OF_FOLD_FILE).exists()
+    assert (models / out_of_fold.OUT_OF_FOLD_FILE).exists()
     assert "Cross-validating" not in run_agreement(corpus, db_path).stderr
     book = codebook.load(REPO / "codebook.yaml")
-    prepared = build_stage.prepare(corpus, REPO / "codebook.yaml")
-    assert build_stage.out_of_fold(prepared, models, compute=False) is not None
-    excerpt_id = prepared.resolution.placed[0].excerpt_id
-    snippet = prepared.resolution.placed[0].decision.snippet
-    coding.append(corpus / "coding", [coding.Decision(excerpt_id, snippet, [O], "cy", "", book.version)], book)
-    prepared = build_stage.prepare(corpus, REPO / "codebook.yaml")
-    assert build_stage.out_of_fold(prepared, models, compute=False) is None
+    with build_stage.built_training_set(corpus, REPO / "codebook.yaml", db_path) as training_set:
+        assert out_of_fold.out_of_fold(training_set, models, compute=False) is not None
+        excerpt_id = training_set.resolution.placed[0].excerpt_id
+        snippet = training_set.resolution.placed[0].decision.snippet
+    decision_files.append(corpus / "coding", [decision_files.Decision(excerpt_id, snippet, [O], "cy", "", book.version)], book)
+    with build_stage.built_training_set(corpus, REPO / "codebook.yaml", db_path) as training_set:
+        assert out_of_fold.out_of_fold(training_set, models, compute=False) is None
 
 
 def test_one_coder_only(corpus_copy, tmp_path):
     book = codebook.load(REPO / "codebook.yaml")
-    prepared = build_stage.prepare(corpus_copy, REPO / "codebook.yaml")
-    excerpt = prepared.inputs[0]
-    coding.append(
+    _, excerpt = next(reading.corpus_excerpts(corpus_copy))
+    decision_files.append(
         corpus_copy / "coding",
-        [coding.Decision(excerpt.id, coding.snippet_of(excerpt.text), [D], "anna", "", book.version)],
+        [decision_files.Decision(excerpt.id, decision_files.snippet_of(excerpt.text), [D], "anna", "", book.version)],
         book,
     )
     result = run_agreement(corpus_copy, tmp_path / "casebase.db")
     assert result.exit_code == 0, result.output
     assert "Nothing to compare between coders: only anna has coded." in result.output
-    assert "Not stored: no database" in result.output
+    assert "Stored" in result.output  # the database was built first
 
 
 def test_no_decisions_is_a_clear_error(corpus_copy, tmp_path):
@@ -349,17 +353,19 @@ def test_the_model_never_sees_the_decision_it_is_compared_with():
     # so flipping the labels of a whole fold cannot change that fold's predictions.
     from sklearn.model_selection import KFold
     from test_classify import LABELLED, records_for
-    from casebase import classify, nlp, rules
+    from casebase.coding import classifier
+    from casebase.nlp import danish
+    from casebase.coding import rules
 
     book = codebook.load(REPO / "codebook.yaml")
-    records = records_for([t for t, _ in LABELLED], rules.RuleMatcher(nlp.load_pipeline(), book), book)
+    records = records_for([t for t, _ in LABELLED], rules.RuleMatcher(danish.load_pipeline(), book), book)
     Y = np.array([[1.0 if c in codes else 0.0 for c in book.ids] for _, codes in LABELLED])
     parents = {c.id: c.parent for c in book.codes.values() if c.parent}
-    before = classify.out_of_fold_predictions(records, Y, book.ids, parents, folds=3)
+    before = classifier.out_of_fold_predictions(records, Y, book.ids, parents, folds=3)
     d = book.ids.index(D)
     assert not np.any(np.isnan(before[:, d]))
-    _, fold = next(KFold(n_splits=3, shuffle=True, random_state=classify.RANDOM_STATE).split(records))
+    _, fold = next(KFold(n_splits=3, shuffle=True, random_state=classifier.RANDOM_STATE).split(records))
     flipped = Y.copy()
     flipped[fold, d] = 1 - flipped[fold, d]
-    after = classify.out_of_fold_predictions(records, flipped, book.ids, parents, folds=3)
+    after = classifier.out_of_fold_predictions(records, flipped, book.ids, parents, folds=3)
     np.testing.assert_array_equal(after[fold], before[fold])

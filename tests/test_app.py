@@ -77,7 +77,8 @@ async def test_public_serving_takes_row_counts_from_the_build(built_db, tmp_path
 
     import sqlite_utils
 
-    from casebase import serving, store
+    from casebase.publish import serving
+    from casebase.store import database
 
     datasette = serving.make_datasette(built_db, METADATA)
     db = sqlite_utils.Database(built_db)
@@ -96,13 +97,13 @@ async def test_public_serving_takes_row_counts_from_the_build(built_db, tmp_path
     rebuilt = tmp_path / "casebase.db"
     shutil.copy(built_db, rebuilt)
     sqlite_utils.Database(rebuilt)["build_info"].upsert({"key": "built_at", "value": built["built_at"] + "x"}, pk="key")
-    assert store.inspect_data(rebuilt)["hash"] != datasette.inspect_data["casebase"]["hash"]
+    assert database.inspect_data(rebuilt)["hash"] != datasette.inspect_data["casebase"]["hash"]
 
 
 async def test_served_pages_run_the_configured_facets_and_no_suggestions(built_db):
     """Facet suggestions would try every column of every table page; served, a
     filtered codings page runs its two configured facets and nothing else."""
-    from casebase import serving
+    from casebase.publish import serving
 
     datasette = serving.make_datasette(built_db, METADATA)
     response = await datasette.client.get("/casebase/codings.json", params={"code_id": "walk_and_talk", "_size": 1})

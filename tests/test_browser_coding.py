@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from browser import ARTIFACTS, browser, needs_chromium, server
-from casebase import coding
+from casebase.coding import decision_files
 from conftest import PASSWORDS
 
 # "Læring: De digitale besøg hos borgerne giver fleksibilitet ..." (VIVE, Middelfart)
@@ -50,7 +50,7 @@ def test_code_an_excerpt_rebuild_and_find_it_again(coding_site):
         page.screenshot(path=str(ARTIFACTS / "coding-page-saved.png"), full_page=True)
 
         # The decision is in anna's CSV, synced before the page said "saved".
-        rows = coding.read_file(settings.coding_dir / "anna.csv")
+        rows = decision_files.read_file(settings.coding_dir / "anna.csv")
         assert [(r.excerpt_id, r.codes, r.note) for r in rows] == [(EXCERPT, ["outdoor", "walk_and_talk"], NOTE)]
         # The note is shown as text, never run.
         assert NOTE in page.inner_text('textarea[name="note"]') or page.input_value('textarea[name="note"]') == NOTE

@@ -5,8 +5,10 @@ import sqlite3
 import pytest
 import sqlite_utils
 
-from casebase import build as build_stage
-from casebase.segment import excerpt_id
+from casebase import pipeline as build_stage
+from casebase.errors import CasebaseError
+from casebase.ingest import reading, sources
+from casebase.ingest.segment import excerpt_id
 
 
 def test_every_table_is_filled(built_db):
@@ -76,13 +78,13 @@ def test_lemmas_and_full_text_search(built_db):
 
 def test_ids_are_stable_when_other_paragraphs_change(corpus_copy):
     path = corpus_copy / "texts" / "001_3b6d13a4e48ba963.txt"
-    source = next(s for s in build_stage.sources.load_sources(corpus_copy) if s.id == "bikuben2020pm")
-    before = {e.text: e.id for e in build_stage.process_source(source).excerpts}
+    source = next(s for s in sources.load_sources(corpus_copy) if s.id == "bikuben2020pm")
+    before = {e.text: e.id for e in reading.process_source(source).excerpts}
     text = path.read_text(encoding="utf-8")
     edited = text.replace("Undersøgelsen viser, at 8 ud af 10", "Undersøgelsen viser klart, at 8 ud af 10")
     assert edited != text
     path.write_text(edited, encoding="utf-8")
-    after = {e.text: e.id for e in build_stage.process_source(source).excerpts}
+    after = {e.text: e.id for e in reading.process_source(source).excerpts}
     unchanged = set(before) & set(after)
     assert len(unchanged) >= len(before) - 1
     assert all(before[t] == after[t] for t in unchanged)
@@ -93,7 +95,7 @@ def test_failed_build_leaves_previous_database(corpus_copy, tmp_path, built_db):
     db_path = tmp_path / "casebase.db"
     db_path.write_bytes(built_db.read_bytes())
     (corpus_copy / "texts" / "000_45e4f39cd2afe250.txt").write_bytes(b"\xff\xfe broken")
-    with pytest.raises(build_stage.CasebaseError):
+    with pytest.raises(CasebaseError):
         build_stage.build(corpus_copy, db_path)
     assert db_path.read_bytes() == built_db.read_bytes()
     assert sqlite3.connect(db_path).execute("select count(*) from excerpts").fetchone()[0] > 0
@@ -125,12 +127,12 @@ def test_the_build_streams_in_batches_and_workers_without_changing_a_row(tmp_pat
     batches over two worker processes, give exactly the database of a normal build."""
     import shutil
 
-    from casebase import analysis
+    from casebase.nlp import analysis
     from conftest import CORPUS, REPO
 
     expected = _content(built_db)
     assert len(expected["excerpts"]) > 2000 and expected["codings"] and expected["suggestions"]
-    monkeypatch.setattr(analysis, "BATCH", 97)  # a survey source and every report cross batch borders
+    monkeypatch.setattr(reading, "BATCH", 97)  # a survey source and every report cross batch borders
     for processes, minimum in ((1, 10**9), (2, 1)):
         monkeypatch.setattr(analysis, "PARALLEL_MINIMUM", minimum)
         monkeypatch.setattr(analysis, "CHUNK", 13)
@@ -161,8 +163,8 @@ def test_a_label_edit_rebuilds_from_the_caches_without_spacy_or_scikit_learn(tmp
     assert "label_da: Digital omstilling\n" in text
     codebook.write_text(text.replace("label_da: Digital omstilling\n", "label_da: Digital omstilling (redigeret)\n"), encoding="utf-8")
     code = (
-        "import sys; from pathlib import Path; from casebase import build; "
-        f"report = build.build(Path({str(CORPUS)!r}), Path({str(site / built_db.name)!r}), Path({str(codebook)!r})); "
+        "import sys; from pathlib import Path; from casebase import pipeline; "
+        f"report = pipeline.build(Path({str(CORPUS)!r}), Path({str(site / built_db.name)!r}), Path({str(codebook)!r})); "
         "print(report.retrained, sorted(m for m in ('spacy', 'sklearn') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True)

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from casebase.parsers import report
-from casebase.parsers.case_markers import Vocabulary, mark_cases, municipality_of, organisation_named_in
-from casebase.segment import Block
+from casebase.ingest.parsers import report
+from casebase.ingest.parsers.case_markers import Vocabulary, mark_cases, municipality_of, organisation_named_in
+from casebase.ingest.segment import Block
 
 from conftest import TEXTS
 
@@ -420,7 +420,7 @@ def test_the_fsd_magazine_marks_no_cases():
 
 
 def test_inspiration_boxes_run_to_their_source_line():
-    from casebase.parsers import report
+    from casebase.ingest.parsers import report
 
     raw = (Path(__file__).resolve().parents[1] / "corpus" / "texts" / "003_bc4f6dbe0a3c78dc.txt").read_text(encoding="utf-8")
     blocks, cases = report.parse(raw)

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from casebase import assign, classify, codebook, model_files, nlp, rules
+from casebase.coding import final_codes
+from casebase.coding import classifier
+from casebase.coding import codebook
+from casebase.coding import model_files
+from casebase.nlp import danish
+from casebase.coding import rules
 from casebase.cli import cli
 from casebase.errors import CasebaseError
 from conftest import REPO
@@ -64,27 +69,27 @@ def book():
 
 @pytest.fixture(scope="module")
 def matcher(book):
-    return rules.RuleMatcher(nlp.load_pipeline(), book)
+    return rules.RuleMatcher(danish.load_pipeline(), book)
 
 
 def records_for(texts, matcher, book):
     docs = matcher.nlp.pipe(texts)
     return [
-        assign.record(assign.ExcerptInput(str(i), t, nlp.doc_lemmas(d), matcher.hits(d)), book)
+        final_codes.record(final_codes.ExcerptInput(str(i), t, danish.doc_lemmas(d), matcher.hits(d)), book)
         for i, (t, d) in enumerate(zip(texts, docs))
     ]
 
 
 @pytest.fixture(scope="module")
 def model(book, matcher, monkeypatch_module):
-    monkeypatch_module.setattr(classify, "MIN_EXAMPLES", 3)
+    monkeypatch_module.setattr(classifier, "MIN_EXAMPLES", 3)
     records = records_for([t for t, _ in LABELLED], matcher, book)
     Y = np.array([[1.0 if c in codes else 0.0 for c in book.ids] for _, codes in LABELLED])
     parents = {c.id: c.parent for c in book.codes.values() if c.parent}
-    pipeline = classify.make_pipeline(book.ids, parents)
+    pipeline = classifier.make_pipeline(book.ids, parents)
     pipeline.set_params(codes__min_examples=3)
     pipeline.fit(records, Y)
-    return classify.Model(pipeline, book.ids, {"run": "run-test"})
+    return classifier.Model(pipeline, book.ids, {"run": "run-test"})
 
 
 @pytest.fixture(scope="module")
@@ -115,33 +120,33 @@ def test_outputs_respect_the_hierarchy(model, matcher, book):
 def test_unjudged_cells_are_not_negatives():
     Y = np.array([[1, np.nan], [0, np.nan], [1, 1], [0, 0]] * 4, dtype=float)
     X = np.eye(16)
-    classifier = classify.CodeClassifier(code_ids=("a", "b"), min_examples=2).fit(X, Y)
-    assert classifier.support_ == {"a": 8, "b": 4}
+    estimator = classifier.CodeClassifier(code_ids=("a", "b"), min_examples=2).fit(X, Y)
+    assert estimator.support_ == {"a": 8, "b": 4}
 
 
 def test_best_threshold_maximises_f1():
     y = np.array([0, 0, 1, 1, 1])
     scores = np.array([0.1, 0.4, 0.35, 0.8, 0.9])
-    threshold = classify.best_threshold(y, scores)
+    threshold = classifier.best_threshold(y, scores)
     assert 0.1 < threshold <= 0.35
 
 
 def test_save_and_load(tmp_path, model, matcher, book):
     model.metadata.update({"training_hash": "x"})
-    classify.save(model, tmp_path)
-    loaded = classify.load(tmp_path)
+    model_files.save(model, tmp_path)
+    loaded = model_files.load(tmp_path)
     records = records_for([t for t, _ in HELD_OUT], matcher, book)
     assert loaded.predict(records) == model.predict(records)
     assert json.loads((tmp_path / "model.json").read_text())["run"] == "run-test"
     (tmp_path / "model.joblib").write_bytes(b"not a model")
     with pytest.raises(CasebaseError, match="damaged"):
-        classify.load(tmp_path)
+        model_files.load(tmp_path)
 
 
 @pytest.fixture(scope="module")
 def trained_db(tmp_path_factory, model):
     db = tmp_path_factory.mktemp("classify") / "casebase.db"
-    classify.save(model, db.parent / "models")
+    model_files.save(model, db.parent / "models")
     return db
 
 
@@ -188,11 +193,11 @@ def test_classify_command_with_a_model_known_by_its_metadata(tmp_path, model, tr
     """A model saved with the metadata a build writes is checked against its
     digest, unpickled only to score, and codes exactly as the model itself."""
     steps = model.pipeline.named_steps["codes"]
-    full = classify.Model(model.pipeline, model.code_ids, {
+    full = classifier.Model(model.pipeline, model.code_ids, {
         "run": "run-test", "code_ids": model.code_ids, "trained_codes": steps.trained_codes, "thresholds": steps.thresholds_,
     })
     db = tmp_path / "casebase.db"
-    classify.save(full, tmp_path / "models")
+    model_files.save(full, tmp_path / "models")
     assert model_files.saved_model(tmp_path / "models").__class__ is model_files.SavedModel
     answers = tmp_path / "answers.txt"
     answers.write_text("Vi holdt møderne over video.\nVi gik en tur i skoven og snakkede.\n", encoding="utf-8")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from casebase.clean import clean_text, join_lines, normalise_quotes, split_pages, vocabulary
+from casebase.ingest.clean import clean_text, join_lines, normalise_quotes, split_pages, vocabulary
 
 
 @pytest.mark.parametrize(

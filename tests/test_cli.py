@@ -1,6 +1,5 @@
 """The CLI: help, check, and bad input as one clear line with nothing damaged."""
 
-import shutil
 
 import pytest
 from click.testing import CliRunner

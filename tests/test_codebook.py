@@ -1,10 +1,9 @@
 """codebook.yaml: the real codebook loads; every kind of mistake names its line."""
 
-import shutil
 
 import pytest
 
-from casebase import codebook
+from casebase.coding import codebook
 from casebase.errors import CasebaseError
 from conftest import REPO
 

@@ -8,7 +8,9 @@ import sqlite3
 
 import pytest
 
-from casebase import build, coding, serving
+from casebase import pipeline
+from casebase.coding import decision_files
+from casebase.publish import serving
 from conftest import METADATA, PASSWORDS
 
 # "Indsats: Virtuel bostøttemodel med video/telefon-besøg ... arrangeret samlede gåture." (VIVE, Middelfart)
@@ -38,7 +40,7 @@ async def login(datasette, name="anna", password=None):
 
 def csv_rows(root, coder):
     path = root / "corpus" / "coding" / f"{coder}.csv"
-    return coding.read_file(path) if path.exists() else []
+    return decision_files.read_file(path) if path.exists() else []
 
 
 def codings_of(root, excerpt_id):
@@ -208,7 +210,7 @@ async def test_a_decision_survives_a_rebuild_and_a_stale_swap(site):
     page = await datasette.client.get(f"/-/casebase/code/{excerpt}", cookies=cookies)
     assert 'data-code="to_go" data-origin="human"' in page.text
     # A real rebuild from the corpus keeps it too.
-    report = build.build(settings.corpus, root / "db" / "casebase.db", settings.codebook)
+    report = pipeline.build(settings.corpus, root / "db" / "casebase.db", settings.codebook)
     assert report.unplaced == 0
     page = await datasette.client.get(f"/-/casebase/code/{excerpt}", cookies=cookies)
     assert 'data-code="to_go" data-origin="human"' in page.text
@@ -277,17 +279,18 @@ async def test_excerpt_rows_link_to_their_coding_page(site):
 def _save_through_the_database(args):
     """What a coding server does per save: the coder's CSV first, then the database."""
     coding_dir, db_path, coder, excerpts = args
-    from casebase import codebook as codebook_mod, review
+    from casebase.coding import codebook as codebook_mod
+    from casebase.publish import coding_db
 
     book = codebook_mod.load(coding_dir.parent.parent / "codebook.yaml")
     conn = sqlite3.connect(db_path, timeout=60)
     try:
         for i, (excerpt_id, text) in enumerate(excerpts):
-            decision = coding.Decision(
-                excerpt_id, coding.snippet_of(text), ["outdoor"] if i % 2 else [], coder, coding.now(), book.version
+            decision = decision_files.Decision(
+                excerpt_id, decision_files.snippet_of(text), ["outdoor"] if i % 2 else [], coder, decision_files.now(), book.version
             )
-            (written,) = coding.append(coding_dir, [decision], book)
-            review.apply_decision(conn, written, book)
+            (written,) = decision_files.append(coding_dir, [decision], book)
+            coding_db.apply_decision(conn, written, book)
     finally:
         conn.close()
 
@@ -313,14 +316,14 @@ def test_two_processes_saving_500_each_lose_nothing(coding_site):
     assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
     conn.close()
     # And a rebuild from the files places every one of them.
-    report = build.build(settings.corpus, db_path, settings.codebook)
+    report = pipeline.build(settings.corpus, db_path, settings.codebook)
     conn = sqlite3.connect(db_path)
     placed = conn.execute("select count(*) from decisions where coder in ('anna', 'bo') and status != 'unplaced'").fetchone()[0]
     assert placed == 1000 and report.unplaced == 0
 
 
 async def test_retrain_from_the_browser_swaps_in_a_new_model(site):
-    from casebase.web import coding as coding_web
+    from casebase.publish.web import coder_pages as coding_web
 
     root, settings, datasette = site
     cookies, token = await login(datasette)

@@ -14,8 +14,11 @@ import sqlite_utils
 import xmlschema
 from click.testing import CliRunner
 
-from casebase import codebook, coding, refiqda, spreadsheet
-from casebase.build import build
+from casebase.coding import codebook
+from casebase.coding import decision_files
+from casebase.publish import refiqda
+from casebase.publish import spreadsheet
+from casebase.pipeline import build
 from casebase.cli import cli
 from conftest import CORPUS, REPO
 
@@ -110,8 +113,8 @@ def human_db(built_db, tmp_path_factory):
     decisions = []
     for coder, start, codes in chosen:
         excerpt_id, text = excerpt(start)
-        decisions.append(coding.Decision(excerpt_id, coding.snippet_of(text), codes, coder, "", ""))
-    coding.append(corpus / "coding", decisions, book)
+        decisions.append(decision_files.Decision(excerpt_id, decision_files.snippet_of(text), codes, coder, "", ""))
+    decision_files.append(corpus / "coding", decisions, book)
     path = root / "db" / "casebase.db"
     build(corpus, path, CODEBOOK)
     return path

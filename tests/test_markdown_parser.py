@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from casebase.parsers.markdown import parse
-from casebase.segment import assemble
+from casebase.ingest.parsers.markdown import parse
+from casebase.ingest.segment import assemble
 
 PRESS_RELEASE = Path(__file__).resolve().parents[1] / "corpus" / "texts" / "001_3b6d13a4e48ba963.txt"
 

@@ -3,7 +3,8 @@ from importlib import metadata
 import pytest
 import spacy
 
-from casebase import nlp, nlp_identity
+from casebase.nlp import danish
+from casebase.nlp import identity
 from casebase.errors import CasebaseError
 
 
@@ -11,9 +12,9 @@ from casebase.errors import CasebaseError
 def fresh_pipeline_cache():
     # load_pipeline() is cached per process; a test that fakes the trained
     # package must neither see the real pipeline nor leave its fake behind.
-    nlp.load_pipeline.cache_clear()
+    danish.load_pipeline.cache_clear()
     yield
-    nlp.load_pipeline.cache_clear()
+    danish.load_pipeline.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -36,23 +37,23 @@ def fresh_pipeline_cache():
     ],
 )
 def test_lemmatize_word(word, lemma):
-    assert nlp.lemmatize(word) == lemma
+    assert danish.lemmatize(word) == lemma
 
 
 def test_lemmatize_drops_punctuation_and_lowercases():
     text = "Familiebehandlingen foregik online, og gåturene – i skoven – hjalp!"
-    assert nlp.lemmatize(text) == "familiebehandling foregå online og gåtur i skov hjælpe"
+    assert danish.lemmatize(text) == "familiebehandling foregå online og gåtur i skov hjælpe"
 
 
 def test_article_and_pronoun_told_apart_by_the_next_word():
-    doc = nlp.load_pipeline()("De store madpakker blev delt ud, og de kom hver dag. Det nye tilbud virkede, det er sikkert.")
+    doc = danish.load_pipeline()("De store madpakker blev delt ud, og de kom hver dag. Det nye tilbud virkede, det er sikkert.")
     assert [t.lemma_ for t in doc if t.lower_ in {"de", "det"}] == ["den", "de", "den", "det"]
 
 
 def test_unknown_name_keeps_case_and_loses_genitive():
-    doc = nlp.load_pipeline()("Vi besøgte Ungbos nye lokaler med Mirganjan.")
+    doc = danish.load_pipeline()("Vi besøgte Ungbos nye lokaler med Mirganjan.")
     assert [doc[2].lemma_, doc[6].lemma_] == ["Ungbo", "Mirganjan"]
-    assert nlp.lemmatize("Ungbos") == "ungbos"  # a lone word is a sentence start, not a name
+    assert danish.lemmatize("Ungbos") == "ungbos"  # a lone word is a sentence start, not a name
 
 
 def test_lemmatize_many_equals_lemmatize():
@@ -62,7 +63,7 @@ def test_lemmatize_many_equals_lemmatize():
         "Gåturene blev populære – også blandt de ældre.",
         "Madpakker til 180 landsbyer.\nHjemmebesøgene fortsatte",
     ]
-    assert nlp.lemmatize_many(texts, batch_size=2) == [nlp.lemmatize(text) for text in texts]
+    assert danish.lemmatize_many(texts, batch_size=2) == [danish.lemmatize(text) for text in texts]
 
 
 @pytest.mark.parametrize(
@@ -119,21 +120,21 @@ def test_lemmatize_many_equals_lemmatize():
     ],
 )
 def test_sentences(text, expected):
-    assert nlp.sentences(text) == expected
+    assert danish.sentences(text) == expected
 
 
 def test_empty_text():
-    assert nlp.sentences("") == []
-    assert nlp.lemmatize("") == ""
+    assert danish.sentences("") == []
+    assert danish.lemmatize("") == ""
 
 
 def test_pipeline_name_reports_the_fallback():
-    assert not spacy.util.is_package(nlp.TRAINED_PACKAGE)
-    pipeline = nlp.load_pipeline()
+    assert not spacy.util.is_package(danish.TRAINED_PACKAGE)
+    pipeline = danish.load_pipeline()
     assert pipeline.pipe_names == ["casebase_sentences", "casebase_lemmatizer"]
     lookups = metadata.version("spacy-lookups-data")
-    assert nlp.pipeline_name(pipeline) == f"casebase-da-fallback 1 (spaCy {spacy.__version__}, spacy-lookups-data {lookups})"
-    assert nlp.load_pipeline() is pipeline
+    assert danish.pipeline_name(pipeline) == f"casebase-da-fallback 1 (spaCy {spacy.__version__}, spacy-lookups-data {lookups})"
+    assert danish.load_pipeline() is pipeline
 
 
 def test_the_pipeline_is_named_without_spacy():
@@ -145,8 +146,8 @@ def test_the_pipeline_is_named_without_spacy():
 
     from conftest import REPO
 
-    assert nlp_identity.pipeline_identity() == nlp.pipeline_name(nlp.load_pipeline())
-    code = "import sys; from casebase import build, nlp_identity; nlp_identity.pipeline_identity(); print('spacy' in sys.modules)"
+    assert identity.pipeline_identity() == danish.pipeline_name(danish.load_pipeline())
+    code = "import sys; from casebase import pipeline; from casebase.nlp import identity; identity.pipeline_identity(); print('spacy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -162,11 +163,11 @@ def test_trained_package_is_chosen_when_installed(monkeypatch, fresh_pipeline_ca
 
     monkeypatch.setattr(spacy.util, "is_package", lambda name: name == "da_core_news_sm")
     monkeypatch.setattr(spacy, "load", fake_load)
-    assert nlp.load_pipeline() is trained
+    assert danish.load_pipeline() is trained
     assert loaded == ["da_core_news_sm"]
-    assert nlp.pipeline_name(trained) == "da_core_news_sm 3.8.0"
+    assert danish.pipeline_name(trained) == "da_core_news_sm 3.8.0"
 
 
 def test_unknown_lexicon_is_a_user_error():
     with pytest.raises(CasebaseError, match="unknown lemma lexicon 'danish'"):
-        nlp.load_fallback({"components.casebase_lemmatizer.lexicons": ["danish"]})
+        danish.load_fallback({"components.casebase_lemmatizer.lexicons": ["danish"]})

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from casebase import serving
+from casebase.publish import serving
 from conftest import METADATA
 from test_coding_web import login
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from casebase.clean import split_pages
-from casebase.parsers.report import blocks_from_lines, parse
-from casebase.segment import EXCERPT_KINDS, assemble
+from casebase.ingest.clean import split_pages
+from casebase.ingest.parsers.report import blocks_from_lines, parse
+from casebase.ingest.segment import EXCERPT_KINDS, assemble
 
 TEXTS = Path(__file__).resolve().parents[1] / "corpus" / "texts"
 REPORTS = {

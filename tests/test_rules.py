@@ -2,14 +2,16 @@
 
 import pytest
 
-from casebase import codebook, nlp, rules
+from casebase.coding import codebook
+from casebase.nlp import danish
+from casebase.coding import rules
 from casebase.errors import CasebaseError
 from conftest import REPO
 
 
 @pytest.fixture(scope="module")
 def matcher():
-    return rules.RuleMatcher(nlp.load_pipeline(), codebook.load(REPO / "codebook.yaml"))
+    return rules.RuleMatcher(danish.load_pipeline(), codebook.load(REPO / "codebook.yaml"))
 
 
 def coded(matcher, text):
@@ -60,6 +62,6 @@ def test_bad_pattern_names_its_line(tmp_path):
     path = tmp_path / "codebook.yaml"
     path.write_text(source.replace("      - skærmbesøg\n", "      - skærm*besøg\n"), encoding="utf-8")
     with pytest.raises(CasebaseError, match="does not compile") as error:
-        rules.RuleMatcher(nlp.load_pipeline(), codebook.load(path))
+        rules.RuleMatcher(danish.load_pipeline(), codebook.load(path))
     line = next(n for n, l in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "skærm*besøg" in l)
     assert error.value.line == line

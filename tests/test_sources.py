@@ -2,7 +2,7 @@
 
 import pytest
 
-from casebase import sources
+from casebase.ingest import sources
 from casebase.errors import CasebaseError
 
 

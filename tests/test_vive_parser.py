@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 
-from casebase.clean import split_pages
-from casebase.parsers import vive
-from casebase.segment import CASE_FIELDS, assemble
+from casebase.ingest.clean import split_pages
+from casebase.ingest.parsers import vive
+from casebase.ingest.segment import CASE_FIELDS, assemble
 from conftest import TEXTS
 
 RAW = (TEXTS / "002_1115af9879de9034.txt").read_text(encoding="utf-8")

@@ -1,5 +1,5 @@
 """``python -m casebase``: the same command as ``casebase``."""
 
-from .cli import cli
+from casebase.cli import cli
 
 cli()

@@ -8,20 +8,8 @@ from pathlib import Path
 
 import click
 
-from .errors import CasebaseError
+from casebase.errors import CasebaseError
 
-
-class _BuildStage:
-    """casebase.build, imported on first use: it brings spaCy and scikit-learn
-    (seconds), which 'casebase build' on an unchanged corpus does not need."""
-
-    def __getattr__(self, name: str):
-        from . import build
-
-        return getattr(build, name)
-
-
-build_stage = _BuildStage()
 
 DEFAULT_CORPUS = Path("corpus")
 DEFAULT_CODEBOOK = Path("codebook.yaml")
@@ -89,16 +77,17 @@ def build(corpus: Path, codebook: Path, db_path: Path, force: bool):
     not analysed before (cached in db/cache/). The new database replaces the old
     one only when the whole build succeeded.
     """
-    from . import fingerprint
+    from casebase import pipeline
+    from casebase.store import fingerprint
 
     if not force and fingerprint.up_to_date(corpus, codebook, db_path)[0]:
         click.echo(f"Up to date: {db_path} was built from exactly these inputs (use --force to rebuild)")
         return
     # The bar is for a person at a terminal; in logs and pipes it would only be noise.
     with click.progressbar(
-        length=len(build_stage.STAGES), label="Bygger", file=sys.stderr, hidden=not sys.stderr.isatty()
+        length=len(pipeline.STAGES), label="Bygger", file=sys.stderr, hidden=not sys.stderr.isatty()
     ) as bar:
-        report = build_stage.build(corpus, db_path, codebook, on_stage=lambda name: bar.update(1))
+        report = pipeline.build(corpus, db_path, codebook, on_stage=lambda name: bar.update(1))
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(report.kinds.items()))
     origins = ", ".join(f"{count} {origin}" for origin, count in sorted(report.origins.items()))
     click.echo(f"Built {report.db_path}: {report.sources} sources, {report.excerpts} excerpts ({kinds}), {report.cases} cases")
@@ -118,13 +107,13 @@ def check(corpus: Path, codebook: Path):
     Lists human decisions that cannot be placed on an excerpt and decisions
     that name codes no longer in the codebook. Exits non-zero on errors.
     """
-    prepared = build_stage.prepare(corpus, codebook)
-    for result in prepared.results:
-        click.echo(
-            f"ok  {result.source.id:<20} {len(result.excerpts):>5} excerpts {len(result.cases):>4} cases  {result.source.file}"
-        )
-    click.echo(f"ok  codebook {prepared.codebook.version}: {len(prepared.codebook.codes)} codes")
-    resolution = prepared.resolution
+    from casebase import pipeline
+
+    report = pipeline.check(corpus, codebook)
+    for source, excerpts, cases in report.sources:
+        click.echo(f"ok  {source.id:<20} {excerpts:>5} excerpts {cases:>4} cases  {source.file}")
+    click.echo(f"ok  codebook {report.codebook.version}: {len(report.codebook.codes)} codes")
+    resolution = report.resolution
     reanchored = sum(1 for p in resolution.placed if p.reanchored)
     click.echo(f"ok  {len(resolution.placed)} human decisions placed ({reanchored} re-anchored by their snippet)")
     for decision in resolution.unplaced:
@@ -149,18 +138,20 @@ def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_pa
     Excerpt ids are checked against the built database; nothing is written
     unless every row is valid.
     """
-    from . import codebook as codebook_stage, coding, store
+    from casebase.coding import codebook as codebook_stage
+    from casebase.coding import decision_files
+    from casebase.store import database
 
-    db = store.open_built(db_path)
+    db = database.open_built(db_path)
     try:
         texts = {row["id"]: row["text"] for row in db.query("select id, text from excerpts")}
     finally:
         db.close()
     book = codebook_stage.load(codebook)
-    coding.coder_file(corpus / "coding", coder)
-    decisions = coding.read_import(file, coder, texts, book)
-    coding.append(corpus / "coding", decisions, book)
-    click.echo(f"Appended {len(decisions)} decisions to {coding.coder_file(corpus / 'coding', coder)}")
+    decision_files.coder_file(corpus / "coding", coder)
+    decisions = decision_files.read_import(file, coder, texts, book)
+    decision_files.append(corpus / "coding", decisions, book)
+    click.echo(f"Appended {len(decisions)} decisions to {decision_files.coder_file(corpus / 'coding', coder)}")
 
 
 @cli.command()
@@ -168,17 +159,23 @@ def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_pa
 @codebook_option
 @db_option
 def train(corpus: Path, codebook: Path, db_path: Path):
-    """Train the classifier on the human decisions and save it in models/."""
-    prepared = build_stage.prepare(corpus, codebook, cache_file=build_stage.analysis_cache.cache_path(db_path))
-    model, _ = build_stage.current_model(prepared, build_stage.models_dir(db_path), force=True)
+    """Retrain the classifier on the human decisions, save it in models/ and rebuild
+    the database with it. Prints the training examples and thresholds per code."""
+    from casebase import pipeline
+    from casebase.coding import training
+
+    with pipeline.built_training_set(corpus, codebook, db_path) as training_set:
+        model, _ = training.current_model(training_set, training.models_dir(db_path), force=True)
+        book = training_set.codebook
     if model is None:
         raise CasebaseError("no human coding decisions to train on", file=corpus / "coding")
+    pipeline.build_if_needed(corpus, db_path, codebook)
     meta = model.metadata
     click.echo(f"Trained {meta['run']} on {meta['training_examples']} human-coded excerpts")
     click.echo(f"{'code':<24} {'positives':>9} {'threshold':>9}  coded by")
-    for code in prepared.codebook.in_tree_order():
+    for code in book.in_tree_order():
         threshold = meta["thresholds"].get(code)
-        name = "  " * prepared.codebook.depth(code) + code
+        name = "  " * book.depth(code) + code
         by = "model" if threshold is not None else "rules (too few examples)"
         shown = f"{threshold:.3f}" if threshold is not None else "-"
         click.echo(f"{name:<24} {meta['support'].get(code, 0):>9} {shown:>9}  {by}")
@@ -195,16 +192,17 @@ def evaluate(corpus: Path, codebook: Path, db_path: Path, folds: int):
     Prints precision, recall, F1 and support per code with micro and macro
     averages, and stores them in the model_runs and code_metrics tables.
     """
-    from . import evaluate as evaluate_stage
+    from casebase import pipeline
+    from casebase.coding import evaluation, training
 
-    prepared = build_stage.prepare(corpus, codebook, cache_file=build_stage.analysis_cache.cache_path(db_path))
-    directory = build_stage.models_dir(db_path)
-    model, _ = build_stage.current_model(prepared, directory)
-    if model is None:
-        raise CasebaseError("no human coding decisions to evaluate on", file=corpus / "coding")
-    evaluation = evaluate_stage.run(prepared, model, folds=folds, directory=directory)
-    evaluate_stage.save(evaluation, directory, db_path, model)
-    click.echo(evaluate_stage.table(evaluation, prepared.codebook))
+    directory = training.models_dir(db_path)
+    with pipeline.built_training_set(corpus, codebook, db_path) as training_set:
+        model, _ = training.current_model(training_set, directory)
+        if model is None:
+            raise CasebaseError("no human coding decisions to evaluate on", file=corpus / "coding")
+        result = evaluation.run(training_set, model, folds=folds, directory=directory)
+    evaluation.save(result, directory, db_path, model)
+    click.echo(evaluation.table(result, training_set.codebook))
 
 
 @cli.command()
@@ -219,27 +217,26 @@ def agreement(corpus: Path, codebook: Path, db_path: Path):
     out-of-fold predictions against each coder. Prints the figures and stores
     them in the database's agreement table.
     """
-    from . import agreement as agreement_stage, store
+    from casebase import pipeline
+    from casebase.coding import agreement as agreement_stage, out_of_fold as out_of_fold_stage, training
+    from casebase.store import database
 
-    prepared = build_stage.prepare(corpus, codebook, cache_file=build_stage.analysis_cache.cache_path(db_path))
-    if not prepared.resolution.placed:
-        raise CasebaseError("no human coding decisions to measure agreement on", file=corpus / "coding")
-    directory = build_stage.models_dir(db_path)
-    out_of_fold = build_stage.out_of_fold(prepared, directory, compute=False)
-    if out_of_fold is None:
-        click.echo(
-            f"Cross-validating the model on the human-coded excerpts ({build_stage.DEFAULT_FOLDS} trainings;"
-            " minutes on a real corpus, kept for later runs) ...",
-            err=True,
-        )
-        out_of_fold = build_stage.out_of_fold(prepared, directory)
-    result = agreement_stage.compute(prepared, out_of_fold)
-    click.echo(agreement_stage.table(result, prepared.codebook))
-    if db_path.exists():
-        store.replace_agreement(db_path, result.rows())
-        click.echo(f"Stored {len(result.figures)} figures in the agreement table of {db_path}")
-    else:
-        click.echo(f"Not stored: no database at {db_path} (run 'casebase build')")
+    with pipeline.built_training_set(corpus, codebook, db_path) as training_set:
+        if not training_set.resolution.placed:
+            raise CasebaseError("no human coding decisions to measure agreement on", file=corpus / "coding")
+        directory = training.models_dir(db_path)
+        out_of_fold = out_of_fold_stage.out_of_fold(training_set, directory, compute=False)
+        if out_of_fold is None:
+            click.echo(
+                f"Cross-validating the model on the human-coded excerpts ({out_of_fold_stage.DEFAULT_FOLDS} trainings;"
+                " minutes on a real corpus, kept for later runs) ...",
+                err=True,
+            )
+            out_of_fold = out_of_fold_stage.out_of_fold(training_set, directory)
+        result = agreement_stage.compute(training_set, out_of_fold)
+    click.echo(agreement_stage.table(result, training_set.codebook))
+    database.replace_agreement(db_path, result.rows())
+    click.echo(f"Stored {len(result.figures)} figures in the agreement table of {db_path}")
 
 
 @cli.command()
@@ -253,25 +250,12 @@ def classify(file: Path, column: str | None, codebook: Path, db_path: Path):
     Prints JSON Lines, one object per input text in order, with its codes,
     their scores and the rule evidence.
     """
-    from . import analysis, assign, codebook as codebook_stage, model_files, sources, workers
+    from casebase import pipeline
+    from casebase.ingest import sources
 
     texts = sources.read_input_texts(file, column)
-    book = codebook_stage.load(codebook)
-    model = model_files.saved_model(build_stage.models_dir(db_path))
-    if model is None:
-        raise CasebaseError("no trained model; run 'casebase build' or 'casebase train' first", file=build_stage.models_dir(db_path))
-    if model.code_ids != book.ids:
-        raise CasebaseError("the model was trained on another codebook; run 'casebase train'", file=codebook)
-    processes = workers.default_processes()
-    batches = ((start, texts[start : start + analysis.BATCH]) for start in range(0, len(texts), analysis.BATCH))
-    with analysis.Analyser(book, processes=processes) as analyser, build_stage.Scores(model, processes) as scorer:
-        for start, lemmas, hits in analyser.stream(batches):
-            inputs = [
-                assign.ExcerptInput(str(start + i), text, text_lemmas, text_hits)
-                for i, (text, text_lemmas, text_hits) in enumerate(zip(texts[start : start + analysis.BATCH], lemmas, hits))
-            ]
-            for item in assign.code_texts(inputs, book, scorer):
-                click.echo(json.dumps(item, ensure_ascii=False))
+    for item in pipeline.classify(texts, codebook, db_path):
+        click.echo(json.dumps(item, ensure_ascii=False))
 
 
 DEFAULT_CODERS = Path("coders.json")
@@ -302,7 +286,7 @@ def serve(db_path: Path, metadata: Path, host: str, port: int, coding: bool, cor
     coders log in (see 'casebase coders add') and code excerpts, review the
     model's suggestions and retrain from the browser.
     """
-    from . import serving
+    from casebase.publish import serving
 
     settings = serving.CodingSettings(corpus, codebook, coders_path) if coding else None
     datasette = serving.make_datasette(db_path, metadata, settings)
@@ -322,7 +306,7 @@ def coders_group():
 @click.password_option("--password", prompt="Adgangskode", help="Prompted for when not given.")
 def coders_add(name: str, coders_path: Path, password: str):
     """Add a coder NAME (or set a new password); only a salted hash is stored."""
-    from . import coders
+    from casebase.publish import coders
 
     coders.add(coders_path, name, password)
     click.echo(f"Coder {name} saved in {coders_path}")
@@ -333,7 +317,7 @@ def coders_add(name: str, coders_path: Path, password: str):
 @coders_option
 def coders_remove(name: str, coders_path: Path):
     """Remove a coder's login (their decisions stay in corpus/coding/)."""
-    from . import coders
+    from casebase.publish import coders
 
     coders.remove(coders_path, name)
     click.echo(f"Coder {name} removed from {coders_path}")
@@ -343,7 +327,7 @@ def coders_remove(name: str, coders_path: Path):
 @coders_option
 def coders_list(coders_path: Path):
     """List the coders who can log in."""
-    from . import coders
+    from casebase.publish import coders
 
     for name in coders.names(coders_path):
         click.echo(name)
@@ -351,7 +335,7 @@ def coders_list(coders_path: Path):
 
 def _origins_option(default: str, help_text: str):
     def parse(ctx, param, value: str) -> tuple[str, ...]:
-        from .store import ORIGINS
+        from casebase.store.database import ORIGINS
 
         items = [v.strip() for v in value.split(",") if v.strip()]
         unknown = [v for v in items if v not in ORIGINS]
@@ -386,7 +370,7 @@ def export_qdpx(out: Path, db_path: Path, origins: tuple[str, ...], name: str):
     target group, theme), and the coders as users. Re-exports of the same
     database are byte-identical.
     """
-    from . import refiqda
+    from casebase.publish import refiqda
 
     report = refiqda.export_qdpx(db_path, out, origins, name)
     codings = ", ".join(f"{count} {origin}" for origin, count in sorted(report.codings.items())) or "none"
@@ -408,7 +392,8 @@ def export_qdc(out: Path, codebook: Path):
     the include/exclude criteria. Each code's GUID is derived from its id, so
     'casebase import qdc' recognises the codes again after a round trip.
     """
-    from . import codebook as codebook_stage, refiqda
+    from casebase.coding import codebook as codebook_stage
+    from casebase.publish import refiqda
 
     count = refiqda.export_qdc(codebook_stage.load(codebook), out)
     click.echo(f"Wrote {out}: {count} codes")
@@ -423,7 +408,7 @@ def export_qdc(out: Path, codebook: Path):
 )
 def export_xlsx(out: Path, db_path: Path, origins: tuple[str, ...]):
     """Write an Excel workbook: case × code and source × code counts, and the coded excerpts."""
-    from . import spreadsheet
+    from casebase.publish import spreadsheet
 
     report = spreadsheet.export_xlsx(db_path, out, origins)
     click.echo(
@@ -456,7 +441,7 @@ def import_qdc(file: Path, codebook: Path, output: Path | None, force: bool):
     keep their id, English label, examples and patterns; new codes get an id
     made from their name. Refuses to replace an existing file unless --force.
     """
-    from . import refiqda
+    from casebase.publish import refiqda
 
     report = refiqda.import_qdc(file, output or codebook, existing_path=codebook, force=force)
     click.echo(f"Wrote {report.path}: {report.codes} codes ({len(report.kept)} kept their id, {len(report.new)} new)")

@@ -1,0 +1,406 @@
+"""The classifier: scikit-learn, trained on human coding decisions only.
+
+Features: word n-grams of the lemmas, character n-grams of the text (Danish
+compounds share their parts: "videosamtale", "videomøde"), and the codebook
+rules that fired. One calibrated logistic regression per code; each code's
+threshold is chosen by cross-validation on the training data; outputs are
+made consistent with the codebook's hierarchy (a child implies its parent).
+
+A code with too few human examples on either side is not trained; the rules
+code it instead, and the metrics say so.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from casebase.coding.model_files import MIN_EXAMPLES, MODEL_FORMAT, training_hash
+
+RANDOM_STATE = 0
+# Raised whenever features or estimators change, so a build retrains a model saved by an older casebase.
+
+
+def _field(records, name):
+    return [record[name] for record in records]
+
+
+def _rule_codes(records):
+    return [" ".join(record["rules"]) for record in records]
+
+
+def make_features(code_ids: list[str]) -> FeatureUnion:
+    return FeatureUnion(
+        [
+            (
+                "lemma_ngrams",
+                Pipeline(
+                    [
+                        ("select", FunctionTransformer(_field, kw_args={"name": "lemmas"})),
+                        (
+                            "tfidf",
+                            TfidfVectorizer(
+                                ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w[\w-]*\b"
+                            ),
+                        ),
+                    ]
+                ),
+            ),
+            (
+                "char_ngrams",
+                Pipeline(
+                    [
+                        ("select", FunctionTransformer(_field, kw_args={"name": "text"})),
+                        (
+                            "tfidf",
+                            TfidfVectorizer(
+                                analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2
+                            ),
+                        ),
+                    ]
+                ),
+            ),
+            (
+                "rule_hits",
+                Pipeline(
+                    [
+                        ("select", FunctionTransformer(_rule_codes)),
+                        (
+                            "onehot",
+                            CountVectorizer(
+                                binary=True, lowercase=False, token_pattern=r"\S+", vocabulary=code_ids
+                            ),
+                        ),
+                    ]
+                ),
+            ),
+        ]
+    )
+
+
+def best_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """The score cut that maximises F1 on out-of-fold scores (midpoint between neighbours)."""
+    order = np.unique(scores)
+    best, best_f1 = 0.5, -1.0
+    candidates = (order[:-1] + order[1:]) / 2 if len(order) > 1 else order
+    for threshold in candidates:
+        predicted = scores >= threshold
+        tp = np.sum(predicted & (y_true == 1))
+        fp = np.sum(predicted & (y_true == 0))
+        fn = np.sum(~predicted & (y_true == 1))
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best_f1 + 1e-12:
+            best, best_f1 = float(threshold), f1
+    return best
+
+
+class SigmoidCalibrated(BaseEstimator, ClassifierMixin):
+    """A linear classifier with Platt-scaled probabilities.
+
+    What ``CalibratedClassifierCV(method="sigmoid", ensemble=False)`` does
+    (out-of-fold decision values calibrate one model fitted on all data),
+    except that the out-of-fold probabilities are kept: the code's threshold
+    is chosen on them, so they need not be computed a second time. One
+    training costs ``cv + 1`` fits instead of ``cv * (inner cv + 1)``.
+    """
+
+    def __init__(self, estimator=None, cv=5, random_state=RANDOM_STATE):
+        self.estimator = estimator
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+        oof = cross_val_predict(clone(self.estimator), X, y, cv=folds, method="decision_function")
+        self.calibrator_ = LogisticRegression(C=1e6).fit(oof.reshape(-1, 1), y)
+        self.oof_proba_ = self.calibrator_.predict_proba(oof.reshape(-1, 1))[:, 1]
+        self.estimator_ = clone(self.estimator).fit(X, y)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.calibrator_.predict_proba(self.estimator_.decision_function(X).reshape(-1, 1))
+
+
+class CodeClassifier(BaseEstimator, ClassifierMixin):
+    """One calibrated binary classifier per code, with a threshold per code.
+
+    ``Y`` has one column per code: 1 present, 0 absent, NaN not judged (a code
+    added after the decision was made); unjudged cells are left out of that
+    code's training data rather than counted as negatives.
+    """
+
+    def __init__(self, code_ids=(), parents=None, C=4.0, min_examples=MIN_EXAMPLES, cv=5, random_state=RANDOM_STATE):
+        self.code_ids = code_ids
+        self.parents = parents
+        self.C = C
+        self.min_examples = min_examples
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X, Y):
+        Y = np.asarray(Y, dtype=float)
+        self.estimators_ = {}
+        self.thresholds_ = {}
+        self.support_ = {}
+        self.cv_metrics_ = {}
+        for j, code in enumerate(self.code_ids):
+            judged = ~np.isnan(Y[:, j])
+            y = Y[judged, j].astype(int)
+            positives, negatives = int(y.sum()), int(len(y) - y.sum())
+            self.support_[code] = positives
+            if min(positives, negatives) < self.min_examples:
+                continue
+            estimator = SigmoidCalibrated(
+                LogisticRegression(
+                    C=self.C, class_weight="balanced", solver="liblinear", max_iter=5000, random_state=self.random_state
+                ),
+                cv=min(self.cv, positives),
+                random_state=self.random_state,
+            ).fit(X[judged], y)
+            scores = estimator.oof_proba_
+            self.thresholds_[code] = best_threshold(y, scores)
+            # The out-of-fold figures at the chosen threshold: a first, slightly
+            # optimistic view of quality (the threshold saw these scores) that every
+            # training gives for free; `casebase evaluate` gives the unbiased one.
+            p, r, f = _prf(y, (scores >= self.thresholds_[code]).astype(int))
+            self.cv_metrics_[code] = {"precision": p, "recall": r, "f1": f, "support": positives, "judged": len(y)}
+            self.estimators_[code] = estimator
+        return self
+
+    @property
+    def trained_codes(self) -> list[str]:
+        return [c for c in self.code_ids if c in self.estimators_]
+
+    def predict_proba(self, X):
+        """Probabilities per code (NaN for codes without a model); a parent's is at
+        least its children's."""
+        scores = np.full((X.shape[0], len(self.code_ids)), np.nan)
+        for j, code in enumerate(self.code_ids):
+            if code in self.estimators_:
+                scores[:, j] = self.estimators_[code].predict_proba(X)[:, 1]
+        index = {code: j for j, code in enumerate(self.code_ids)}
+        for code in self._deepest_first():
+            parent = (self.parents or {}).get(code)
+            if parent and parent in self.estimators_ and code in self.estimators_:
+                p, c = index[parent], index[code]
+                scores[:, p] = np.fmax(scores[:, p], scores[:, c])
+        return scores
+
+    def predict(self, X):
+        """1/0 per code (NaN without a model), hierarchy-consistent."""
+        return self.predict_from_scores(self.predict_proba(X))
+
+    def predict_from_scores(self, scores):
+        predicted = np.full(scores.shape, np.nan)
+        for j, code in enumerate(self.code_ids):
+            if code in self.estimators_:
+                predicted[:, j] = (scores[:, j] >= self.thresholds_[code]).astype(float)
+        index = {code: j for j, code in enumerate(self.code_ids)}
+        for code in self._deepest_first():
+            parent = (self.parents or {}).get(code)
+            if parent and parent in self.estimators_:
+                child_on = predicted[:, index[code]] == 1
+                predicted[child_on, index[parent]] = 1
+        return predicted
+
+    def _deepest_first(self) -> list[str]:
+        parents = self.parents or {}
+
+        def depth(code):
+            d = 0
+            while parents.get(code):
+                code, d = parents[code], d + 1
+            return d
+
+        return sorted(self.code_ids, key=depth, reverse=True)
+
+
+def make_pipeline(code_ids: list[str], parents: dict[str, str]) -> Pipeline:
+    return Pipeline(
+        [
+            ("features", make_features(list(code_ids))),
+            ("codes", CodeClassifier(code_ids=tuple(code_ids), parents=dict(parents))),
+        ]
+    )
+
+
+@dataclass
+class Model:
+    pipeline: Pipeline
+    code_ids: list[str]
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def classifier(self) -> CodeClassifier:
+        return self.pipeline.named_steps["codes"]
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return dict(self.classifier.thresholds_)
+
+    @property
+    def trained_codes(self) -> list[str]:
+        return list(self.classifier.trained_codes)
+
+    def scores(self, records: list[dict]) -> list[dict[str, float]]:
+        probabilities = self.pipeline.predict_proba(records)
+        trained = set(self.classifier.trained_codes)
+        return [
+            {code: round(float(row[j]), 4) for j, code in enumerate(self.code_ids) if code in trained}
+            for row in probabilities
+        ]
+
+    def predict(self, records: list[dict]) -> list[list[str]]:
+        return self.scores_and_codes(records)[1]
+
+    def scores_and_codes(self, records: list[dict]) -> tuple[list[dict[str, float]], list[list[str]]]:
+        """Scores per trained code and the codes at or above their thresholds, from
+        one pass through the features (the costly part)."""
+        features = self.pipeline.named_steps["features"].transform(records)
+        probabilities = self.classifier.predict_proba(features)
+        predicted = self.classifier.predict_from_scores(probabilities)
+        trained = set(self.classifier.trained_codes)
+        scores = [
+            {code: round(float(row[j]), 4) for j, code in enumerate(self.code_ids) if code in trained}
+            for row in probabilities
+        ]
+        codes = [[code for j, code in enumerate(self.code_ids) if row[j] == 1] for row in predicted]
+        return scores, codes
+
+
+def train(records: list[dict], Y, code_ids: list[str], parents: dict[str, str], metadata: dict | None = None) -> Model:
+    Y = np.asarray(Y, dtype=float)
+    pipeline = make_pipeline(code_ids, parents).fit(records, Y)
+    import sklearn
+    import spacy
+
+    info = {
+        "training_examples": len(records),
+        "training_hash": training_hash(records, Y),
+        "code_ids": list(code_ids),
+        "trained_codes": pipeline.named_steps["codes"].trained_codes,
+        "thresholds": pipeline.named_steps["codes"].thresholds_,
+        "support": pipeline.named_steps["codes"].support_,
+        "cv_metrics": pipeline.named_steps["codes"].cv_metrics_,
+        "min_examples": MIN_EXAMPLES,
+        "model_format": MODEL_FORMAT,
+        "random_state": RANDOM_STATE,
+        "versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "spacy": spacy.__version__,
+        },
+    }
+    info.update(metadata or {})
+    return Model(pipeline=pipeline, code_ids=list(code_ids), metadata=info)
+
+
+@dataclass
+class CodeMetrics:
+    code_id: str
+    precision: float
+    recall: float
+    f1: float
+    support: int  # judged-present examples
+    judged: int  # examples that judged this code at all
+    origin: str  # "model", or "rule" where too few examples to train
+
+
+def _prf(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    if len(y_true) == 0:
+        return 0.0, 0.0, 0.0
+    p, r, f, _ = precision_recall_fscore_support(
+        y_true, y_pred, average="binary", pos_label=1, zero_division=0
+    )
+    return float(p), float(r), float(f)
+
+
+def out_of_fold_predictions(
+    records: list[dict],
+    Y,
+    code_ids: list[str],
+    parents: dict[str, str],
+    folds: int = 5,
+) -> np.ndarray:
+    """Each example's codes as predicted by a model trained without it (k-fold):
+    1/0 per code, NaN where that fold's model had too few examples for the code.
+    A model scored on its own training data would look better than it is."""
+    from sklearn.model_selection import KFold
+
+    Y = np.asarray(Y, dtype=float)
+    predicted = np.full(Y.shape, np.nan)
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
+    for train_idx, test_idx in splitter.split(np.arange(len(records))):
+        pipeline = make_pipeline(code_ids, parents).fit([records[i] for i in train_idx], Y[train_idx])
+        predicted[test_idx] = pipeline.predict([records[i] for i in test_idx])
+    return predicted
+
+
+def evaluate(
+    records: list[dict],
+    Y,
+    code_ids: list[str],
+    parents: dict[str, str],
+    folds: int = 5,
+    predicted: np.ndarray | None = None,
+) -> dict:
+    """K-fold cross-validation on the human decisions.
+
+    Two systems are scored on the same out-of-fold predictions: the product's
+    (model where a code has enough examples, rules otherwise) and the rules
+    alone, the baseline. Per code: precision, recall, F1, support; plus micro
+    and macro averages over the codes. ``predicted`` may pass in out-of-fold
+    predictions already made for these records.
+    """
+    Y = np.asarray(Y, dtype=float)
+    n = len(records)
+    index = {code: j for j, code in enumerate(code_ids)}
+    rules = np.zeros(Y.shape)
+    for i, rec in enumerate(records):
+        for code in rec["rules"]:
+            if code in index:
+                rules[i, index[code]] = 1
+    if predicted is None:
+        predicted = out_of_fold_predictions(records, Y, code_ids, parents, folds)
+    # Codes a fold's model could not learn fall back to the rules, as in a build.
+    system = np.where(np.isnan(predicted), rules, predicted)
+    full = make_pipeline(code_ids, parents).fit(records, Y).named_steps["codes"]
+    result = {"examples": n, "folds": folds, "codes": {}, "baseline": {}}
+    micro = {"system": [0, 0, 0], "baseline": [0, 0, 0]}
+    for code in code_ids:
+        j = index[code]
+        judged = ~np.isnan(Y[:, j])
+        y_true = Y[judged, j].astype(int)
+        origin = "model" if code in full.estimators_ else "rule"
+        for name, predictions in (("system", system), ("baseline", rules)):
+            y_pred = predictions[judged, j].astype(int)
+            p, r, f = _prf(y_true, y_pred)
+            metrics = CodeMetrics(code, p, r, f, int(y_true.sum()), int(judged.sum()), origin if name == "system" else "rule")
+            (result["codes"] if name == "system" else result["baseline"])[code] = metrics
+            tp = int(np.sum((y_pred == 1) & (y_true == 1)))
+            micro[name][0] += tp
+            micro[name][1] += int(np.sum((y_pred == 1) & (y_true == 0)))
+            micro[name][2] += int(np.sum((y_pred == 0) & (y_true == 1)))
+    for name, key in (("system", "codes"), ("baseline", "baseline")):
+        tp, fp, fn = micro[name]
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        result[f"{name}_micro"] = (p, r, 2 * p * r / (p + r) if p + r else 0.0)
+        per_code = list(result[key].values())
+        result[f"{name}_macro"] = tuple(
+            float(np.mean([getattr(m, attr) for m in per_code])) if per_code else 0.0
+            for attr in ("precision", "recall", "f1")
+        )
+    return result

@@ -1,0 +1,401 @@
+"""Human coding decisions: the precious data.
+
+One CSV per coder in corpus/coding/, append-only. A row is a decision: the
+complete set of codes the coder judged present in an excerpt (empty means
+"none of the codes"), under the codebook version the coder saw. The latest
+row of a coder for an excerpt counts. Rows carry a snippet of the excerpt's
+text so a decision can be re-anchored when re-segmentation changes the
+excerpt's id.
+
+``codebooks.csv`` beside the coders' files records which codes each codebook
+version had, so a decision is read as judging exactly those codes: a code
+added later is "not yet judged" on it, never a silent negative.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from filelock import FileLock
+
+from casebase.coding.codebook import Codebook
+from casebase.errors import CasebaseError
+
+COLUMNS = ["excerpt_id", "snippet", "codes", "coder", "timestamp", "codebook_version", "note"]
+REGISTRY = "codebooks.csv"
+REGISTRY_COLUMNS = ["codebook_version", "codes"]
+SNIPPET_LENGTH = 80
+_CODER = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+@dataclass
+class Decision:
+    excerpt_id: str
+    snippet: str
+    codes: list[str]
+    coder: str
+    timestamp: str
+    codebook_version: str
+    note: str = ""
+    file: str = ""
+    line: int = 0
+
+
+def snippet_of(text: str) -> str:
+    return " ".join(text.split())[:SNIPPET_LENGTH]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def coder_file(coding_dir: Path, coder: str) -> Path:
+    if not _CODER.match(coder):
+        raise CasebaseError(f"coder id {coder!r} must be lowercase letters, digits, '.', '_' or '-'")
+    return Path(coding_dir) / f"{coder}.csv"
+
+
+def _split_codes(value: str) -> list[str]:
+    return [c for c in re.split(r"[;\s]+", value.strip()) if c]
+
+
+def read_file(path: Path) -> list[Decision]:
+    """All rows of one coder's file. A torn last line (a save cut off mid-write) is
+    reported as an error naming its line; the rows before it are intact."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CasebaseError(f"cannot read coding file: {exc.strerror}", file=path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CasebaseError(
+            "not valid UTF-8", file=path, line=data[: exc.start].count(b"\n") + 1
+        ) from None
+    if text and not text.endswith("\n"):
+        last_line = text.count("\n") + 1
+        raise CasebaseError(
+            "the last row is incomplete (a save was interrupted); remove or finish that line",
+            file=path,
+            line=last_line,
+        )
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames != COLUMNS:
+        raise CasebaseError(
+            f"expected the columns {','.join(COLUMNS)}; found {','.join(reader.fieldnames or [])}",
+            file=path,
+            line=1,
+        )
+    coder = path.stem
+    decisions = []
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(v is None for v in row.values()):
+            raise CasebaseError("wrong number of columns", file=path, line=line)
+        if row["coder"] != coder:
+            raise CasebaseError(
+                f"row's coder {row['coder']!r} does not match the file's coder {coder!r}",
+                file=path,
+                line=line,
+            )
+        if not row["excerpt_id"]:
+            raise CasebaseError("empty excerpt_id", file=path, line=line)
+        decisions.append(
+            Decision(
+                excerpt_id=row["excerpt_id"],
+                snippet=row["snippet"],
+                codes=_split_codes(row["codes"]),
+                coder=coder,
+                timestamp=row["timestamp"],
+                codebook_version=row["codebook_version"],
+                note=row["note"],
+                file=str(path),
+                line=line,
+            )
+        )
+    return decisions
+
+
+def read_all(coding_dir: Path) -> list[Decision]:
+    coding_dir = Path(coding_dir)
+    if not coding_dir.is_dir():
+        return []
+    decisions: list[Decision] = []
+    for path in sorted(coding_dir.glob("*.csv")):
+        if path.name != REGISTRY:
+            decisions.extend(read_file(path))
+    return decisions
+
+
+def read_registry(coding_dir: Path) -> dict[str, list[str]]:
+    path = Path(coding_dir) / REGISTRY
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames != REGISTRY_COLUMNS:
+            raise CasebaseError(f"expected the columns {','.join(REGISTRY_COLUMNS)}", file=path, line=1)
+        return {row["codebook_version"]: _split_codes(row["codes"]) for row in reader}
+
+
+def register_codebook(coding_dir: Path, codebook: Codebook) -> None:
+    """Record which codes this codebook version has (once per version)."""
+    coding_dir = Path(coding_dir)
+    coding_dir.mkdir(parents=True, exist_ok=True)
+    path = coding_dir / REGISTRY
+    with FileLock(str(path) + ".lock"):
+        if codebook.version in read_registry(coding_dir):
+            return
+        _append_rows(path, REGISTRY_COLUMNS, [[codebook.version, " ".join(codebook.ids)]])
+
+
+def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> list[Decision]:
+    """Append decisions to their coders' files, durably: the rows are flushed and
+    fsynced before this returns, under a lock, so two coders (or two processes)
+    saving at once never lose or interleave rows. Returns the decisions as
+    written (codes closed under the hierarchy, file and line filled in)."""
+    unknown = {c for d in decisions for c in d.codes if c not in codebook.codes}
+    if unknown:
+        raise CasebaseError(f"unknown code id(s): {', '.join(sorted(unknown))}", file=codebook.path)
+    register_codebook(coding_dir, codebook)
+    by_coder: dict[str, list[Decision]] = {}
+    for decision in decisions:
+        by_coder.setdefault(decision.coder, []).append(decision)
+    written = []
+    for coder, rows in by_coder.items():
+        path = coder_file(coding_dir, coder)
+        rows = [
+            Decision(
+                excerpt_id=d.excerpt_id,
+                snippet=d.snippet,
+                codes=codebook.close(d.codes),
+                coder=d.coder,
+                timestamp=d.timestamp or now(),
+                codebook_version=d.codebook_version or codebook.version,
+                note=d.note,
+                file=str(path),
+            )
+            for d in rows
+        ]
+        with FileLock(str(path) + ".lock"):
+            lines = _append_rows(
+                path,
+                COLUMNS,
+                [[d.excerpt_id, d.snippet, " ".join(d.codes), d.coder, d.timestamp, d.codebook_version, d.note] for d in rows],
+            )
+        for decision, line in zip(rows, lines):
+            decision.line = line
+        written.extend(rows)
+    return written
+
+
+def _append_rows(path: Path, columns: list[str], rows: list[list[str]]) -> list[int]:
+    """Append CSV rows; returns the line each row ends on (as csv's line_num counts)."""
+    new = not path.exists() or path.stat().st_size == 0
+    line = 0 if new else path.read_bytes().count(b"\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if new:
+        writer.writerow(columns)
+        line += 1
+    ends = []
+    for row in rows:
+        start = buffer.tell()
+        writer.writerow(row)
+        line += buffer.getvalue().count("\n", start)
+        ends.append(line)
+    # One write of whole lines, then fsync: a crash leaves either the rows or a
+    # torn last line that read_file reports, never damaged earlier rows.
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.write(buffer.getvalue())
+        handle.flush()
+        os.fsync(handle.fileno())
+    return ends
+
+
+def latest(decisions: list[Decision]) -> dict[tuple[str, str], Decision]:
+    """The decision that counts for each (coder, excerpt): the last one written."""
+    current: dict[tuple[str, str], Decision] = {}
+    for decision in decisions:
+        current[(decision.coder, decision.excerpt_id)] = decision
+    return current
+
+
+@dataclass
+class Placed:
+    """A decision read against today's codebook and excerpts."""
+
+    decision: Decision
+    excerpt_id: str  # where it lands now (re-anchored if the old id is gone)
+    codes: list[str]  # present, in today's code ids
+    judged: list[str]  # the codes the decision judged, in today's code ids
+    reanchored: bool = False
+
+
+@dataclass
+class Resolution:
+    placed: list[Placed]
+    unplaced: list[Decision]  # excerpt gone and the snippet matches no excerpt (or several)
+    deleted_codes: list[tuple[Decision, str]]  # codes no longer in the codebook
+
+    def current(self) -> dict[tuple[str, str], Placed]:
+        """The decision that counts per (coder, excerpt): the latest placed one."""
+        result: dict[tuple[str, str], Placed] = {}
+        for placed in self.placed:
+            result[(placed.decision.coder, placed.excerpt_id)] = placed
+        return result
+
+
+class TextsByID:
+    """Excerpt texts held in a dict, looked up as ``resolve`` needs them."""
+
+    def __init__(self, texts: dict[str, str]):
+        self.texts = texts
+
+    def known(self, ids) -> set[str]:
+        return {i for i in ids if i in self.texts}
+
+    def items(self):
+        return self.texts.items()
+
+
+def resolve(
+    decisions: list[Decision],
+    codebook: Codebook,
+    registry: dict[str, list[str]],
+    excerpts,
+) -> Resolution:
+    """Map decisions onto today's excerpts and codes. Nothing is dropped silently:
+    what cannot be placed is returned for ``casebase check`` to report.
+
+    ``excerpts`` are today's excerpt texts by id, or a lookup with the same two
+    methods as ``TextsByID`` (a database being built: ``store.ExcerptTexts``),
+    so a million excerpts need not be held in memory to place a few thousand
+    decisions."""
+    if isinstance(excerpts, dict):
+        excerpts = TextsByID(excerpts)
+    renamed = codebook.renamed()
+    known = excerpts.known({d.excerpt_id for d in decisions})
+    # Only decisions whose excerpt is gone are looked up by snippet: one pass, if any.
+    lost = {d.snippet for d in decisions if d.excerpt_id not in known}
+    by_snippet: dict[str, list[str]] = {}
+    if lost:
+        for excerpt_id, text in excerpts.items():
+            snippet = snippet_of(text)
+            if snippet in lost:
+                by_snippet.setdefault(snippet, []).append(excerpt_id)
+
+    def today(code_id: str) -> str | None:
+        if code_id in codebook.codes:
+            return code_id
+        return renamed.get(code_id)
+
+    placed, unplaced, deleted = [], [], []
+    for decision in decisions:
+        if decision.codebook_version not in registry:
+            raise CasebaseError(
+                f"unknown codebook version {decision.codebook_version!r} (not in {REGISTRY})",
+                file=decision.file,
+                line=decision.line,
+            )
+        known_then = registry[decision.codebook_version]
+        codes = []
+        for code_id in decision.codes:
+            if code_id not in known_then and today(code_id) is None:
+                raise CasebaseError(f"unknown code id {code_id!r}", file=decision.file, line=decision.line)
+            mapped = today(code_id)
+            if mapped is None:
+                deleted.append((decision, code_id))
+            else:
+                codes.append(mapped)
+        judged = {today(c) for c in known_then} - {None}
+        excerpt_id, reanchored = decision.excerpt_id, False
+        if excerpt_id not in known:
+            candidates = by_snippet.get(decision.snippet, [])
+            if len(candidates) != 1:
+                unplaced.append(decision)
+                continue
+            excerpt_id, reanchored = candidates[0], True
+        placed.append(
+            Placed(
+                decision=decision,
+                excerpt_id=excerpt_id,
+                codes=codebook.close(codes),
+                judged=[c for c in codebook.codes if c in judged],
+                reanchored=reanchored,
+            )
+        )
+    return Resolution(placed=placed, unplaced=unplaced, deleted_codes=deleted)
+
+
+def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook: Codebook) -> list[Decision]:
+    """Decisions made outside casebase (a spreadsheet, another tool's export):
+    a .csv with columns excerpt_id, codes, note (and optionally text, the start
+    of the excerpt as read) or a .jsonl with those fields. Every row is checked
+    before anything is written."""
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise CasebaseError("file not found", file=path) from None
+    except UnicodeDecodeError:
+        raise CasebaseError("not valid UTF-8", file=path) from None
+    rows: list[tuple[int, dict]] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = {"excerpt_id", "codes"} - set(reader.fieldnames or [])
+        if missing:
+            raise CasebaseError(f"missing column(s): {', '.join(sorted(missing))}", file=path, line=1)
+        rows = [(reader.line_num, row) for row in reader]
+    elif path.suffix.lower() == ".jsonl":
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    item = json.loads(line)
+                except ValueError as exc:
+                    raise CasebaseError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
+                if not isinstance(item, dict):
+                    raise CasebaseError("each line must be a JSON object", file=path, line=number)
+                rows.append((number, item))
+    else:
+        raise CasebaseError("use a .csv or .jsonl file", file=path)
+    decisions = []
+    for line, row in rows:
+        excerpt_id = str(row.get("excerpt_id") or "").strip()
+        if excerpt_id not in excerpt_texts:
+            raise CasebaseError(f"unknown excerpt id {excerpt_id!r}", file=path, line=line)
+        codes = row.get("codes") or []
+        codes = _split_codes(codes) if isinstance(codes, str) else [str(c) for c in codes]
+        unknown = [c for c in codes if c not in codebook.codes]
+        if unknown:
+            raise CasebaseError(f"unknown code id(s): {', '.join(unknown)}", file=path, line=line)
+        # An optional "text" (the start of the excerpt as the coder read it) guards
+        # against a decision written against the wrong excerpt id.
+        seen = " ".join(str(row.get("text") or "").split())
+        if seen and not " ".join(excerpt_texts[excerpt_id].split()).startswith(seen):
+            raise CasebaseError(
+                f"the text {seen[:40]!r} is not the start of excerpt {excerpt_id!r}; was the decision written for another excerpt?",
+                file=path,
+                line=line,
+            )
+        decisions.append(
+            Decision(
+                excerpt_id=excerpt_id,
+                snippet=snippet_of(excerpt_texts[excerpt_id]),
+                codes=codes,
+                coder=coder,
+                timestamp=now(),
+                codebook_version=codebook.version,
+                note=str(row.get("note") or "").strip(),
+            )
+        )
+    return decisions

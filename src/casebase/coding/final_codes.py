@@ -1,0 +1,163 @@
+"""Assign each excerpt its final codes, with provenance.
+
+Precedence: a human decision wins for the codes it judged; the model codes
+the rest where it was trained for the code; the rules code what the model
+was not trained for (too few human examples). Every coding row says which
+of the three it came from, with its score, coder or model run, and the
+codebook version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from casebase.coding.codebook import Codebook
+from casebase.coding.decision_files import Placed, Resolution
+from casebase.coding.rules import RuleHit
+
+
+@dataclass
+class ExcerptInput:
+    id: str
+    text: str
+    lemmas: str
+    rule_hits: list[RuleHit]
+
+
+def record(excerpt: ExcerptInput, codebook: Codebook) -> dict:
+    """The classifier's view of an excerpt."""
+    rule_codes = codebook.close({hit.code_id for hit in excerpt.rule_hits})
+    return {"text": excerpt.text, "lemmas": excerpt.lemmas, "rules": rule_codes}
+
+
+def label_matrix(placed: list[Placed], code_ids: list[str]) -> np.ndarray:
+    """1 present, 0 judged absent, NaN not judged — one row per decision."""
+    Y = np.full((len(placed), len(code_ids)), np.nan)
+    for i, decision in enumerate(placed):
+        for j, code in enumerate(code_ids):
+            if code in decision.codes:
+                Y[i, j] = 1
+            elif code in decision.judged:
+                Y[i, j] = 0
+    return Y
+
+
+def training_decisions(resolution: Resolution) -> list[Placed]:
+    """One decision per excerpt to learn from: the most recent across coders."""
+    per_excerpt: dict[str, Placed] = {}
+    for placed in resolution.current().values():
+        held = per_excerpt.get(placed.excerpt_id)
+        if held is None or placed.decision.timestamp >= held.decision.timestamp:
+            per_excerpt[placed.excerpt_id] = placed
+    return sorted(per_excerpt.values(), key=lambda p: p.excerpt_id)
+
+
+@dataclass
+class Assignment:
+    codings: list[dict]  # rows for ``codings``: only codes present, each with its origin
+    scores: list[dict[str, float]]  # the model's score per trained code, one dict per excerpt
+
+
+def final_codings(
+    excerpts: list[ExcerptInput],
+    codebook: Codebook,
+    resolution: Resolution,
+    model=None,
+    model_run: str | None = None,
+    scored: tuple[list[dict], list[dict[str, float]], list[list[str]]] | None = None,
+) -> Assignment:
+    """The codings of excerpts. ``scored`` is (records, scores, codes) when the model
+    has already scored them (a build scores the next batch while this one is assigned)."""
+    human = {p.excerpt_id: p for p in training_decisions(resolution)}
+    trained = set(model.trained_codes) if model else set()
+    if scored is not None:
+        records, scores, predicted = scored
+    else:
+        records = [record(e, codebook) for e in excerpts]
+        if model and records:
+            scores, predicted = model.scores_and_codes(records)
+        else:
+            scores, predicted = [{} for _ in excerpts], [[] for _ in excerpts]
+    rows: list[dict] = []
+    for excerpt, rec, score, model_codes in zip(excerpts, records, scores, predicted):
+        decision = human.get(excerpt.id)
+        chosen: dict[str, dict] = {}
+        for code in codebook.codes:
+            if decision and code in decision.judged:
+                if code in decision.codes:
+                    chosen[code] = {
+                        "origin": "human",
+                        "score": 1.0,
+                        "coder": decision.decision.coder,
+                        "model_run": None,
+                        "codebook_version": decision.decision.codebook_version,
+                    }
+            elif code in trained:
+                if code in model_codes:
+                    chosen[code] = {
+                        "origin": "model",
+                        "score": score.get(code),
+                        "coder": None,
+                        "model_run": model_run,
+                        "codebook_version": codebook.version,
+                    }
+            elif code in rec["rules"]:
+                chosen[code] = {
+                    "origin": "rule",
+                    "score": None,
+                    "coder": None,
+                    "model_run": None,
+                    "codebook_version": codebook.version,
+                }
+        # A child coded by the model or the rules brings its parent along, even
+        # where the parent's own source said no: the hierarchy is never broken.
+        for code in list(chosen):
+            for ancestor in codebook.ancestors(code):
+                chosen.setdefault(ancestor, dict(chosen[code]))
+        for code in codebook.codes:
+            if code in chosen:
+                rows.append({"excerpt_id": excerpt.id, "code_id": code, **chosen[code]})
+    return Assignment(rows, scores)
+
+
+def suggestion_rows(excerpts: list[ExcerptInput], scores: list[dict[str, float]], thresholds: dict[str, float]):
+    """Rows for ``suggestions``: every model score with its code's threshold, so the
+    review queue can find the predictions nearest the cut."""
+    for excerpt, per_code in zip(excerpts, scores):
+        for code, score in per_code.items():
+            threshold = round(float(thresholds[code]), 4)
+            yield {
+                "excerpt_id": excerpt.id,
+                "code_id": code,
+                "score": score,
+                "threshold": threshold,
+                "distance": round(abs(score - threshold), 4),
+            }
+
+
+def code_texts(inputs: list[ExcerptInput], codebook: Codebook, model=None) -> list[dict]:
+    """Code new texts (analysed: lemmas and rule hits) the way a build codes
+    excerpts without a human decision."""
+    assignment = final_codings(inputs, codebook, Resolution([], [], []), model, model.metadata["run"] if model else None)
+    per_text: dict[str, list[dict]] = {}
+    for row in assignment.codings:
+        per_text.setdefault(row["excerpt_id"], []).append(row)
+    trained = set(model.trained_codes) if model else set()
+    out = []
+    for excerpt, scores in zip(inputs, assignment.scores):
+        coded = {row["code_id"]: row["origin"] for row in per_text.get(excerpt.id, [])}
+        rule_codes = set(codebook.close({h.code_id for h in excerpt.rule_hits}))
+        out.append(
+            {
+                "text": excerpt.text,
+                "codes": [c for c in codebook.codes if c in coded],
+                "scores": {
+                    c: (scores[c] if c in trained else (1.0 if c in rule_codes else 0.0)) for c in codebook.codes
+                },
+                "origins": coded,
+                "evidence": [{"code": h.code_id, "text": h.text, "start": h.start, "end": h.end} for h in excerpt.rule_hits],
+            }
+        )
+    return out

@@ -1,0 +1,125 @@
+"""The training set and the model policy: which model codes a build.
+
+A ``TrainingSet`` is the human decisions placed on today's excerpts plus a way to
+fetch any excerpt's classifier input by id (from the database being built, or a
+built one). ``current_model`` reuses the saved model when it was trained on exactly
+these decisions, codes and patterns, and trains (and saves) a new one otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from casebase.coding import codebook as codebook_mod, decision_files, final_codes, model_files, rules
+from casebase.ingest import reading
+from casebase.store import database
+
+if TYPE_CHECKING:
+    from casebase.coding import classifier  # scikit-learn: imported where a model is trained or unpickled
+
+
+@dataclass
+class TrainingSet:
+    """The codebook, the decisions placed on today's excerpts, the NLP pipeline that
+    analysed them, and a way to fetch any excerpt's classifier input by id."""
+
+    codebook: codebook_mod.Codebook
+    resolution: decision_files.Resolution
+    pipeline_name: str
+    inputs_for: Callable[[list[str]], dict[str, final_codes.ExcerptInput]]
+
+    def training_data(self):
+        """Records and label matrix of the human decisions, one per excerpt."""
+        decisions = final_codes.training_decisions(self.resolution)
+        by_id = self.inputs_for([d.excerpt_id for d in decisions])
+        records = [final_codes.record(by_id[d.excerpt_id], self.codebook) for d in decisions]
+        return records, final_codes.label_matrix(decisions, self.codebook.ids)
+
+
+def models_dir(db_path: Path) -> Path:
+    return Path(db_path).parent / "models"
+
+
+def current_model(prepared: TrainingSet, directory: Path, force: bool = False) -> tuple[classifier.Model | model_files.SavedModel | None, bool]:
+    """The saved model if it was trained on exactly today's decisions and codebook
+    (not unpickled until it scores, see ``model_files``); otherwise a newly
+    trained (and saved) one. None when there are no decisions, or too few for any
+    code to be learnt (the rules code alone then)."""
+    records, Y = prepared.training_data()
+    if not records or not model_files.learnable(Y):
+        return None, False
+    wanted = model_files.training_hash(records, Y)
+    saved = model_files.read_metadata(directory)
+    key = model_key(prepared)
+    if (
+        not force
+        and saved
+        and saved.get("training_hash") == wanted
+        # A new label or definition does not change what the model learns from.
+        and (saved.get("model_key") == key or saved.get("codebook_version") == prepared.codebook.version)
+        and saved.get("nlp_pipeline") == prepared.pipeline_name
+        and saved.get("model_format") == model_files.MODEL_FORMAT
+        and (Path(directory) / model_files.MODEL_FILE).exists()
+    ):
+        model = model_files.saved_model(directory)
+        if model is not None:
+            return model, False
+    from casebase.coding import classifier
+
+    parents = {c.id: c.parent for c in prepared.codebook.codes.values() if c.parent}
+    model = classifier.train(
+        records,
+        Y,
+        prepared.codebook.ids,
+        parents,
+        metadata={
+            "codebook_version": prepared.codebook.version,
+            "model_key": key,
+            "nlp_pipeline": prepared.pipeline_name,
+            "created": decision_files.now(),
+            "run": run_id(wanted),
+        },
+    )
+    model_files.save(model, directory)
+    return model, True
+
+
+def model_key(prepared: TrainingSet) -> str:
+    """What of the codebook a model depends on: the codes, their hierarchy and the
+    patterns whose hits are features (``training_hash`` covers the texts and labels)."""
+    book = prepared.codebook
+    content = [[c.id, c.parent, [p.text for p in c.patterns]] for c in book.codes.values()]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+def run_id(training_hash: str) -> str:
+    """A model run is named after the decisions it was trained on."""
+    return f"run-{training_hash[:10]}"
+
+
+
+
+def stored_inputs(db, ids: list[str] | None = None):
+    """Batches of the classifier's inputs (text, lemmas, rule hits) as stored in a
+    database: of the given ids, or of every excerpt in the order they were written."""
+    for batch in database.excerpt_rows(db, ids, batch=reading.BATCH):
+        yield [final_codes.ExcerptInput(i, t, l, [rules.RuleHit(*h) for h in found]) for i, t, l, found in batch]
+
+
+def for_database(db, corpus_dir: Path, codebook: codebook_mod.Codebook, pipeline_name: str) -> TrainingSet:
+    """Today's decisions (from the coders' files) placed on the excerpts of ``db``, a
+    database being built or a built one, whose stored analysis the model learns from."""
+    coding_dir = Path(corpus_dir) / "coding"
+    resolution = decision_files.resolve(
+        decision_files.read_all(coding_dir), codebook, decision_files.read_registry(coding_dir), database.ExcerptTexts(db)
+    )
+    return TrainingSet(
+        codebook,
+        resolution,
+        pipeline_name,
+        lambda ids: {e.id: e for batch in stored_inputs(db, ids) for e in batch},
+    )

@@ -1,0 +1,408 @@
+"""Read corpus/sources.yaml and load what each source points to.
+
+Every problem a user can cause here (a missing field, an unknown key, a file
+that is missing, empty, binary or not UTF-8, a survey export without its
+configured columns) is raised as a CasebaseError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from casebase import files
+from casebase.errors import CasebaseError, read_bytes as read_file_bytes
+from casebase.ingest.parsers import PARSERS
+
+SOURCE_KINDS = ("report", "press_release", "guide", "magazine", "survey")
+REQUIRED_KEYS = ("id", "file", "title", "publisher", "year", "kind", "language", "parser")
+OPTIONAL_KEYS = (
+    "licence",
+    "url",
+    "description",
+    "id_column",
+    "text_columns",
+    "attribute_columns",
+    "delimiter",
+    "sheet",
+)
+SURVEY_PARSER = "answers"
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+@dataclass
+class Source:
+    id: str
+    file: str
+    title: str
+    publisher: str
+    year: int
+    kind: str
+    language: str
+    parser: str
+    path: Path
+    licence: str | None = None
+    url: str | None = None
+    description: str | None = None
+    id_column: str | None = None
+    text_columns: list[str] = field(default_factory=list)
+    attribute_columns: list[str] = field(default_factory=list)
+    delimiter: str = ","
+    sheet: str | None = None
+    line: int = 0  # where the entry starts in sources.yaml
+
+
+def load_sources(corpus_dir: Path) -> list[Source]:
+    corpus_dir = Path(corpus_dir)
+    path = corpus_dir / "sources.yaml"
+    data = files.load_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
+        raise CasebaseError("expected a top-level 'sources:' list", file=path, line=1)
+    unknown_top = set(data) - {"sources"}
+    if unknown_top:
+        key = sorted(unknown_top)[0]
+        raise CasebaseError(f"unknown key {key!r}", file=path, line=data.line_of(key))
+    sources: list[Source] = []
+    seen: dict[str, int] = {}
+    for entry in data["sources"]:
+        source = _source_from_entry(entry, corpus_dir, path)
+        if source.id in seen:
+            raise CasebaseError(
+                f"duplicate source id {source.id!r} (first at line {seen[source.id]})",
+                file=path,
+                line=source.line,
+            )
+        seen[source.id] = source.line
+        sources.append(source)
+    if not sources:
+        raise CasebaseError("no sources listed", file=path, line=data.line_of("sources"))
+    return sources
+
+
+def _source_from_entry(entry, corpus_dir: Path, path: Path) -> Source:
+    if not isinstance(entry, files.Mapping):
+        raise CasebaseError("each source must be a mapping of keys", file=path)
+    for key in entry:
+        if key not in REQUIRED_KEYS and key not in OPTIONAL_KEYS:
+            raise CasebaseError(f"unknown key {key!r}", file=path, line=entry.line_of(key))
+    for key in REQUIRED_KEYS:
+        if entry.get(key) in (None, ""):
+            raise CasebaseError(f"source is missing {key!r}", file=path, line=entry.line)
+
+    def fail(key: str, message: str):
+        raise CasebaseError(message, file=path, line=entry.line_of(key))
+
+    source_id = str(entry["id"])
+    if not _ID.match(source_id):
+        fail("id", f"source id {source_id!r} must be lowercase letters, digits and '-'")
+    if entry["kind"] not in SOURCE_KINDS:
+        fail("kind", f"unknown kind {entry['kind']!r} (one of: {', '.join(SOURCE_KINDS)})")
+    parsers = PARSERS + (SURVEY_PARSER,)
+    if entry["parser"] not in parsers:
+        fail("parser", f"unknown parser {entry['parser']!r} (one of: {', '.join(parsers)})")
+    if not isinstance(entry["year"], int):
+        fail("year", f"year must be a whole number, not {entry['year']!r}")
+    is_survey = entry["parser"] == SURVEY_PARSER
+    if is_survey and not entry.get("text_columns"):
+        fail("parser", "a survey source needs 'text_columns'")
+    for key in ("text_columns", "attribute_columns"):
+        value = entry.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail(key, f"{key!r} must be a list of column names")
+    return Source(
+        id=source_id,
+        file=str(entry["file"]),
+        title=str(entry["title"]),
+        publisher=str(entry["publisher"]),
+        year=entry["year"],
+        kind=entry["kind"],
+        language=str(entry["language"]),
+        parser=entry["parser"],
+        path=corpus_dir / str(entry["file"]),
+        licence=entry.get("licence"),
+        url=entry.get("url"),
+        description=entry.get("description"),
+        id_column=entry.get("id_column"),
+        text_columns=list(entry.get("text_columns", [])),
+        attribute_columns=list(entry.get("attribute_columns", [])),
+        delimiter=str(entry.get("delimiter", ",")),
+        sheet=entry.get("sheet"),
+        line=entry.line,
+    )
+
+
+def read_bytes(source: Source) -> bytes:
+    try:
+        return source.path.read_bytes()
+    except FileNotFoundError:
+        raise CasebaseError(f"file not found (source {source.id!r})", file=source.path) from None
+    except IsADirectoryError:
+        raise CasebaseError(f"is a directory, not a file (source {source.id!r})", file=source.path) from None
+    except OSError as exc:
+        raise CasebaseError(f"cannot read file: {exc.strerror}", file=source.path) from None
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """Strict UTF-8: a wrongly encoded file is refused, never silently mangled."""
+    if b"\x00" in data[:8192]:
+        raise CasebaseError("binary file, not text", file=path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CasebaseError(
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            file=path,
+            line=line,
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise CasebaseError("empty text", file=path)
+    return text
+
+
+# The longest line a text source may have. A paragraph is one line; a text of
+# megabytes without a line break is a failed extraction (or not prose at all),
+# and refusing it at once beats spending minutes cutting it into one excerpt.
+MAX_LINE_CHARS = 100_000
+
+
+def read_text(source: Source) -> tuple[str, str]:
+    """The source's text and the sha256 of its bytes."""
+    data = read_bytes(source)
+    text = decode_text(data, source.path)
+    check_line_lengths(text, source.path)
+    return text, sha256(data)
+
+
+def check_line_lengths(text: str, path: Path) -> None:
+    if len(text) <= MAX_LINE_CHARS:
+        return
+    for number, line in enumerate(text.split("\n"), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise CasebaseError(
+                f"line of {len(line):,} characters; the longest a line may be is {MAX_LINE_CHARS:,}"
+                " (a text extracted without line breaks?)",
+                file=path,
+                line=number,
+            )
+
+
+@dataclass
+class AnswerRow:
+    line: int  # line (CSV) or row (XLSX) the answer is on, for error messages
+    values: dict[str, str]
+
+
+def read_answers(source: Source) -> tuple[list[AnswerRow], str]:
+    """Rows of a survey export (CSV or XLSX) and the sha256 of the file."""
+    answers = Answers(source)
+    rows = [row for batch in answers.batches() for row in batch]
+    return rows, answers.sha256
+
+
+class Answers:
+    """A survey export read as it streams: ``batches()`` yields its rows a batch
+    at a time (a CSV is never held in memory whole), checking columns and ids
+    as it goes; ``sha256`` is the file's digest once the batches are exhausted."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.sha256 = ""
+        self.suffix = source.path.suffix.lower()
+        if self.suffix not in (".xlsx", ".csv", ".tsv", ".txt"):
+            raise CasebaseError(
+                f"unsupported survey file type {self.suffix or '(none)'!r}; use .csv or .xlsx",
+                file=source.path,
+            )
+
+    def batches(self, size: int = 5000):
+        source = self.source
+        first_line: dict[str, int] = {}
+        batch: list[AnswerRow] = []
+        if self.suffix == ".xlsx":
+            data = read_bytes(source)
+            header, rows = _xlsx_rows(data, source)
+            digest = hashlib.sha256(data)
+            del data
+        else:
+            digest = hashlib.sha256()
+            header, rows = _csv_rows(_utf8_lines(source, digest), source)
+        _check_columns(header, source)
+        for row in rows:
+            if source.id_column:
+                _check_unique_id(row, source, first_line)
+            batch.append(row)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        self.sha256 = digest.hexdigest()
+
+
+def _utf8_lines(source: Source, digest):
+    """The lines of a text file, decoded strictly one at a time (hashed on the way)."""
+    try:
+        handle = open(source.path, "rb")
+    except OSError:
+        read_bytes(source)  # says why, in one line
+        raise
+    with handle:
+        head = handle.read(8192)
+        if b"\x00" in head:
+            raise CasebaseError("binary file, not text", file=source.path)
+        handle.seek(0)
+        for number, raw in enumerate(handle, start=1):
+            digest.update(raw)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CasebaseError(
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+                    file=source.path,
+                    line=number,
+                ) from None
+            yield line.removeprefix("\ufeff") if number == 1 else line
+
+
+def _check_unique_id(row: AnswerRow, source: Source, first_line: dict[str, int]) -> None:
+    value = str(row.values[source.id_column]).strip()
+    if not value:
+        raise CasebaseError(f"empty {source.id_column!r}", file=source.path, line=row.line)
+    if value in first_line:
+        raise CasebaseError(
+            f"duplicate {source.id_column!r} {value!r} (first on line {first_line[value]})",
+            file=source.path,
+            line=row.line,
+        )
+    first_line[value] = row.line
+
+
+def _csv_rows(lines, source: Source):
+    """The header and a generator of the rows of a CSV, from its decoded lines."""
+    reader = csv.reader(lines, delimiter=source.delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise CasebaseError("empty CSV file", file=source.path, line=1) from None
+    except csv.Error as exc:
+        raise CasebaseError(f"unreadable CSV: {exc}", file=source.path, line=1) from None
+
+    def rows():
+        try:
+            for values in reader:
+                line = reader.line_num
+                if not any(v.strip() for v in values):
+                    continue
+                if len(values) != len(header):
+                    raise CasebaseError(
+                        f"row has {len(values)} columns, the header has {len(header)}",
+                        file=source.path,
+                        line=line,
+                    )
+                yield AnswerRow(line=line, values=dict(zip(header, values)))
+        except csv.Error as exc:
+            raise CasebaseError(f"unreadable CSV: {exc}", file=source.path, line=reader.line_num) from None
+
+    return header, rows()
+
+
+def _xlsx_rows(data: bytes, source: Source) -> tuple[list[str], list[AnswerRow]]:
+    import openpyxl
+    from zipfile import BadZipFile
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except (BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise CasebaseError(f"not a readable XLSX workbook ({exc})", file=source.path) from None
+    if source.sheet:
+        if source.sheet not in workbook.sheetnames:
+            raise CasebaseError(
+                f"no sheet {source.sheet!r} (sheets: {', '.join(workbook.sheetnames)})",
+                file=source.path,
+            )
+        sheet = workbook[source.sheet]
+    else:
+        sheet = workbook.worksheets[0]
+    if sheet.merged_cells.ranges:
+        merged = sorted(str(r) for r in sheet.merged_cells.ranges)[0]
+        raise CasebaseError(
+            f"sheet {sheet.title!r} has merged cells ({merged}); unmerge them so each answer is one row",
+            file=source.path,
+            line=int(re.sub(r"\D", "", merged.split(":")[0]) or 1),
+        )
+    rows_iter = sheet.iter_rows(values_only=True)
+    try:
+        header = ["" if h is None else str(h).strip() for h in next(rows_iter)]
+    except StopIteration:
+        raise CasebaseError("empty sheet", file=source.path, line=1) from None
+    rows: list[AnswerRow] = []
+    for number, values in enumerate(rows_iter, start=2):
+        cells = ["" if v is None else str(v) for v in values]
+        if not any(c.strip() for c in cells):
+            continue
+        rows.append(AnswerRow(line=number, values=dict(zip(header, cells))))
+    return header, rows
+
+
+def _check_columns(header: list[str], source: Source) -> None:
+    needed = list(source.text_columns) + list(source.attribute_columns)
+    if source.id_column:
+        needed.append(source.id_column)
+    missing = [c for c in needed if c not in header]
+    if missing:
+        hint = ""
+        if len(header) == 1 and any(d in header[0] for d in ";\t|,"):
+            hint = f"; the header is one column — is the delimiter {source.delimiter!r} right?"
+        raise CasebaseError(
+            f"missing column(s) {', '.join(repr(c) for c in missing)}; found {', '.join(repr(h) for h in header)}{hint}",
+            file=source.path,
+            line=1,
+        )
+
+
+def read_input_texts(path: Path, column: str | None = None) -> list[str]:
+    """Texts to code from a .txt (one per line), .csv (a 'text' column or --column)
+    or .jsonl (a 'text' field) file, in order."""
+    import json
+
+    path = Path(path)
+    data = read_file_bytes(path)
+    text = decode_text(data, path)
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    if suffix == ".csv":
+        name = column or "text"
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if name not in (reader.fieldnames or []):
+            raise CasebaseError(
+                f"no column {name!r}; found {', '.join(repr(f) for f in reader.fieldnames or [])}",
+                file=path,
+                line=1,
+            )
+        return [row[name] or "" for row in reader]
+    if suffix in (".jsonl", ".ndjson"):
+        texts = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise CasebaseError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
+            field_name = column or "text"
+            if not isinstance(item, dict) or not isinstance(item.get(field_name), str):
+                raise CasebaseError(f"no text field {field_name!r}", file=path, line=number)
+            texts.append(item[field_name])
+        return texts
+    raise CasebaseError(f"unsupported file type {suffix or '(none)'!r}; use .txt, .csv or .jsonl", file=path)

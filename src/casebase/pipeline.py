@@ -1,0 +1,285 @@
+"""The build: corpus/ and codebook.yaml in, db/casebase.db out.
+
+    ingest (sources, clean, segment) -> nlp (lemmas, rule hits) -> coding (decisions,
+    model, final codes) -> store
+
+Every stage streams a batch of excerpts at a time, so memory does not grow with the
+corpus: each batch is read, analysed and written before the next is read; then the
+model is trained on the human decisions (fetched back by id) and a second pass codes
+the stored excerpts. ``build`` is the orchestration; each stage is a function here
+over the stages' own modules. ``casebase check``, ``train``, ``evaluate``,
+``agreement`` and ``classify`` run the same stage functions.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from casebase import __version__
+from casebase.coding import agreement, codebook as codebook_mod, decision_files, evaluation, final_codes, model_files, training
+from casebase.coding.out_of_fold import out_of_fold
+from casebase.coding.scoring import Scores
+from casebase.ingest import reading, sources
+from casebase.nlp import analysis, analysis_cache, workers
+from casebase.errors import CasebaseError
+from casebase.store import database, fingerprint, summaries
+
+STAGES = ("sources", "nlp", "coding", "store")
+
+
+@dataclass
+class BuildReport:
+    db_path: Path
+    sources: int = 0
+    excerpts: int = 0
+    cases: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    origins: dict[str, int] = field(default_factory=dict)
+    decisions: int = 0
+    unplaced: int = 0
+    model_run: str | None = None
+    retrained: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+    pipeline: str = ""
+
+
+def build(
+    corpus_dir: Path,
+    db_path: Path,
+    codebook_path: Path | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    processes: int | None = None,
+) -> BuildReport:
+    """Build the database; the old file is replaced only when the whole build succeeded."""
+    corpus_dir = Path(corpus_dir)
+    codebook_path = Path(codebook_path) if codebook_path else corpus_dir.parent / "codebook.yaml"
+    report = BuildReport(db_path=Path(db_path))
+    processes = processes or workers.default_processes()
+    cache_file = analysis_cache.cache_path(report.db_path)
+    sources_fingerprint = fingerprint.sources_part(corpus_dir, codebook_path)
+    timer = StageTimer(report, on_stage)
+    codebook = codebook_mod.load(codebook_path)
+
+    with database.atomic_database(report.db_path) as db:
+        database.create_schema(db)
+        database.write_codebook(db, codebook)
+        ingest_and_analyse(db, corpus_dir, codebook, cache_file, processes, report, timer)
+        timer.done("sources")
+        timer.done("nlp")
+
+        training_set = training.for_database(db, corpus_dir, codebook, report.pipeline)
+        model_directory = training.models_dir(report.db_path)
+        model, report.retrained = training.current_model(training_set, model_directory)
+        code_excerpts(db, training_set, model, processes, cache_file, report, timer)
+        oof = out_of_fold(training_set, model_directory, compute=False)
+        agreement_rows = agreement.cached_rows(training_set, oof, cache_file)
+        timer.done("coding")
+
+        store_results(db, training_set, model, model_directory, agreement_rows)
+        database.write_build_info(
+            db,
+            {
+                "nlp_pipeline": report.pipeline,
+                "codebook_version": codebook.version,
+                "model_run": model.metadata["run"] if model else "",
+                "built_at": decision_files.now(),
+                "casebase_version": __version__,
+                fingerprint.KEY: fingerprint.combine(sources_fingerprint, fingerprint.models_part(report.db_path)),
+            },
+        )
+        database.write_table_counts(db)
+    timer.done("store")
+
+    report.model_run = model.metadata["run"] if model else None
+    report.decisions = len(training_set.resolution.placed)
+    report.unplaced = len(training_set.resolution.unplaced)
+    return report
+
+
+def build_if_needed(corpus_dir: Path, db_path: Path, codebook_path: Path) -> None:
+    """Bring the database up to date with the corpus (a hash check when it is)."""
+    if not fingerprint.up_to_date(corpus_dir, codebook_path, db_path)[0]:
+        build(corpus_dir, db_path, codebook_path)
+
+
+@dataclass
+class CheckReport:
+    sources: list[tuple[sources.Source, int, int]]  # source, excerpts, cases
+    codebook: codebook_mod.Codebook
+    resolution: decision_files.Resolution
+
+
+def check(corpus_dir: Path, codebook_path: Path) -> CheckReport:
+    """The ingest stage run without writing anything, and the decisions placed on its
+    excerpts: what ``casebase check`` reports. Raises on the first bad input."""
+    codebook = codebook_mod.load(codebook_path)
+    counts, texts = [], {}
+    for source in sources.load_sources(Path(corpus_dir)):
+        source_reading = reading.SourceReading(source)
+        for batch in source_reading.batches():
+            texts.update((e.id, e.text) for e in batch)
+        counts.append((source, source_reading.count, len(source_reading.cases)))
+    coding_dir = Path(corpus_dir) / "coding"
+    resolution = decision_files.resolve(
+        decision_files.read_all(coding_dir), codebook, decision_files.read_registry(coding_dir), texts
+    )
+    return CheckReport(counts, codebook, resolution)
+
+
+@contextmanager
+def built_training_set(corpus_dir: Path, codebook_path: Path, db_path: Path):
+    """The training set of an up-to-date build (built first when an input changed):
+    ``train``, ``evaluate`` and ``agreement`` learn from exactly what the build stored."""
+    build_if_needed(corpus_dir, db_path, codebook_path)
+    db = database.open_built(db_path)
+    try:
+        info = dict(db.execute("select key, value from build_info").fetchall())
+        yield training.for_database(db, corpus_dir, codebook_mod.load(codebook_path), info.get("nlp_pipeline", ""))
+    finally:
+        db.close()
+
+
+def classify(texts: list[str], codebook_path: Path, db_path: Path):
+    """Code new texts with the saved model, without building: the nlp and coding stages
+    over texts that are not in the corpus. Yields one result per text, in order."""
+    codebook = codebook_mod.load(codebook_path)
+    directory = training.models_dir(db_path)
+    model = model_files.saved_model(directory)
+    if model is None:
+        raise CasebaseError("no trained model; run 'casebase build' or 'casebase train' first", file=directory)
+    if model.code_ids != codebook.ids:
+        raise CasebaseError("the model was trained on another codebook; run 'casebase train'", file=codebook_path)
+    processes = workers.default_processes()
+    batches = ((start, texts[start : start + reading.BATCH]) for start in range(0, len(texts), reading.BATCH))
+    with analysis.Analyser(codebook, processes=processes) as analyser, Scores(model, processes) as scorer:
+        for start, lemmas, hits in analyser.stream(batches):
+            batch = texts[start : start + reading.BATCH]
+            inputs = [
+                final_codes.ExcerptInput(str(start + i), text, text_lemmas, text_hits)
+                for i, (text, text_lemmas, text_hits) in enumerate(zip(batch, lemmas, hits))
+            ]
+            yield from final_codes.code_texts(inputs, codebook, scorer)
+
+
+def ingest_and_analyse(db, corpus_dir: Path, codebook, cache_file: Path, processes: int, report: BuildReport, timer: StageTimer) -> None:
+    """Stages ingest and nlp, streamed: every source read a batch at a time, each batch
+    analysed (in worker processes while the previous one is written) and stored."""
+    with analysis.Analyser(codebook, cache_file, processes) as analyser:
+        for source in sources.load_sources(corpus_dir):
+            source_reading = reading.SourceReading(source, cache_file.parent)
+            batches = timer.timed_iter("sources", ((b, [e.text for e in b]) for b in source_reading.batches()))
+            for excerpts, lemmas, hits in analyser.stream(batches):
+                with timer.timed("store"):
+                    database.write_excerpts(db, excerpts, lemmas)
+                    database.write_rule_hits(db, _rule_hit_rows(excerpts, hits))
+                for excerpt in excerpts:
+                    report.kinds[excerpt.kind] = report.kinds.get(excerpt.kind, 0) + 1
+            with timer.timed("store"):
+                database.write_source(db, source, source_reading.sha256, source_reading.count, source_reading.cases, source_reading.cleaned_text)
+            report.sources += 1
+            report.excerpts += source_reading.count
+            report.cases += len(source_reading.cases)
+        report.pipeline = analyser.name
+    # Training fetches its excerpts' rule hits by id, the coding pass every excerpt's.
+    db["rule_hits"].create_index(["excerpt_id"])
+
+
+def _rule_hit_rows(excerpts, hits):
+    for excerpt, found in zip(excerpts, hits):
+        for h in found:
+            yield {"excerpt_id": excerpt.id, "code_id": h.code_id, "start": h.start, "end": h.end, "text": h.text, "pattern": h.pattern}
+
+
+def code_excerpts(db, training_set: training.TrainingSet, model, processes: int, cache_file: Path, report: BuildReport, timer: StageTimer) -> None:
+    """Stage coding: a second pass over the stored excerpts gives each its final codes
+    (human decisions, then the model, then the rules) and the model's suggestions."""
+    codebook, resolution = training_set.codebook, training_set.resolution
+    run = model.metadata["run"] if model else None
+    scorer = Scores(model, processes, cache_file, report.pipeline) if model else None
+    stored = training.stored_inputs(db)
+    if scorer:
+        # The records the model scores are the ones assignment reads: made once.
+        pairs = ((inputs, [final_codes.record(e, codebook) for e in inputs]) for inputs in stored)
+        scored = (
+            (inputs, (records, scores, codes))
+            for (inputs, records), scores, codes in scorer.stream((pair, pair[1]) for pair in pairs)
+        )
+    else:
+        scored = ((inputs, None) for inputs in stored)
+    try:
+        for inputs, predictions in scored:
+            assignment = final_codes.final_codings(inputs, codebook, resolution, scorer, run, predictions)
+            with timer.timed("store"):
+                database.write_codings(db, assignment.codings)
+                if model:
+                    database.write_suggestions(db, final_codes.suggestion_rows(inputs, assignment.scores, model.thresholds))
+            for row in assignment.codings:
+                report.origins[row["origin"]] = report.origins.get(row["origin"], 0) + 1
+    finally:
+        if scorer:
+            scorer.close()
+
+
+def store_results(db, training_set: training.TrainingSet, model, model_directory: Path, agreement_rows: list[dict]) -> None:
+    """Stage store: the decisions (the audit trail), the model run and its figures, the
+    agreement figures, the codes per excerpt and case, and the indexes."""
+    database.write_decisions(db, training_set.resolution.placed, training_set.resolution.unplaced)
+    if model:
+        run_row, metrics = evaluation.model_run_rows(model, evaluation.read_evaluation(model_directory, model.metadata["run"]))
+        database.write_model_run(db, run_row, metrics)
+    database.write_agreement(db, agreement_rows)
+    summaries.write(db)
+    database.create_indexes(db)
+
+
+class StageTimer:
+    """Seconds per stage for the build report. The stages of the streaming pass
+    interleave, so reading and writing are timed where they happen and the NLP
+    gets the rest of the pass (the time spent waiting for the analysis)."""
+
+    def __init__(self, report: BuildReport, on_stage: Callable[[str], None] | None):
+        self.report = report
+        self.on_stage = on_stage
+        self.spent: dict[str, float] = {}
+        self.last = time.perf_counter()
+        self.writing_seen = 0.0
+
+    @contextmanager
+    def timed(self, stage: str):
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - began
+
+    def timed_iter(self, stage: str, items):
+        iterator = iter(items)
+        while True:
+            with self.timed(stage):
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+            yield item
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.last
+        writing = self.spent.get("store", 0.0)
+        seconds = self.report.seconds
+        if stage == "sources":
+            seconds[stage] = self.spent.get("sources", 0.0)
+        elif stage == "nlp":
+            seconds[stage] = elapsed - seconds["sources"] - (writing - self.writing_seen)
+        elif stage == "coding":
+            seconds[stage] = elapsed - (writing - self.writing_seen)
+        else:  # store: every write of the passes, and the indexes and summaries
+            seconds[stage] = elapsed + writing
+        if stage != "sources":
+            self.last, self.writing_seen = now, writing
+        if self.on_stage:
+            self.on_stage(stage)

@@ -1,0 +1,300 @@
+"""What coders read and write in the served database.
+
+The coding page's view of one excerpt (context, codes with provenance, rule
+evidence, decisions), the review queues, and ``apply_decision``: a human
+decision written into a built database exactly as a rebuild would record it,
+so the page shows the new codes at once and a later rebuild agrees.
+
+Every function takes a plain ``sqlite3.Connection``; the web layer decides
+which thread runs it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+from casebase.store import summaries
+from casebase.coding.codebook import Codebook
+from casebase.coding.decision_files import Decision
+
+CODED_KINDS = ("paragraph", "quote", "case_field", "answer")  # what coders code; headings and figure labels rarely carry a code
+CONTEXT = 2  # excerpts shown before and after the one being coded
+
+QUEUES = {
+    "uncertain": "Modellens mest usikre forslag",
+    "disagreement": "Regler og model er uenige",
+    "uncoded": "Ikke kodet af et menneske",
+    "unjudged": "Kodet før koden fandtes",
+    "double": "Kodet af en anden, ikke af mig",
+}
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
+    cursor = conn.execute(sql, params)
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def build_info(conn: sqlite3.Connection) -> dict[str, str]:
+    return {row["key"]: row["value"] for row in _rows(conn, "select key, value from build_info")}
+
+
+def codes(conn: sqlite3.Connection) -> list[dict]:
+    """The codebook as the database holds it, parents before children."""
+    return _rows(conn, "select id, label_da, label_en, parent_id, definition, colour, depth from codes order by position")
+
+
+# --- one excerpt --------------------------------------------------------------------
+
+
+def excerpt(conn: sqlite3.Connection, excerpt_id: str) -> dict | None:
+    found = _rows(
+        conn,
+        """select e.*, s.title as source_title, s.publisher as source_publisher, s.year as source_year,
+                  c.title as case_title, c.municipality as case_municipality
+           from excerpts e join sources s on s.id = e.source_id left join cases c on c.id = e.case_id
+           where e.id = ?""",
+        (excerpt_id,),
+    )
+    return found[0] if found else None
+
+
+def context(conn: sqlite3.Connection, row: dict) -> tuple[list[dict], list[dict]]:
+    """The excerpts just before and after in the source's reading order."""
+    before = _rows(
+        conn,
+        "select id, kind, text, page from excerpts where source_id = ? and seq < ? order by seq desc limit ?",
+        (row["source_id"], row["seq"], CONTEXT),
+    )
+    after = _rows(
+        conn,
+        "select id, kind, text, page from excerpts where source_id = ? and seq > ? order by seq limit ?",
+        (row["source_id"], row["seq"], CONTEXT),
+    )
+    return list(reversed(before)), after
+
+
+def codings(conn: sqlite3.Connection, excerpt_id: str) -> dict[str, dict]:
+    return {
+        row["code_id"]: row
+        for row in _rows(conn, "select * from codings where excerpt_id = ?", (excerpt_id,))
+    }
+
+
+def suggestions(conn: sqlite3.Connection, excerpt_id: str) -> dict[str, dict]:
+    return {
+        row["code_id"]: row
+        for row in _rows(conn, "select * from suggestions where excerpt_id = ?", (excerpt_id,))
+    }
+
+
+def rule_hits(conn: sqlite3.Connection, excerpt_id: str) -> list[dict]:
+    return _rows(conn, "select * from rule_hits where excerpt_id = ? order by start", (excerpt_id,))
+
+
+def decisions(conn: sqlite3.Connection, excerpt_id: str) -> list[dict]:
+    """Every decision recorded for the excerpt, newest first, superseded ones included."""
+    return _rows(
+        conn,
+        "select * from decisions where excerpt_id = ? order by timestamp desc, rowid desc",
+        (excerpt_id,),
+    )
+
+
+def highlight(text: str, hits: list[dict], colours: dict[str, str]) -> Markup:
+    """The excerpt's text, escaped, with each rule hit marked (overlaps merged)."""
+    spans: list[list] = []
+    for hit in sorted(hits, key=lambda h: (h["start"], -h["end"])):
+        if spans and hit["start"] < spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hit["end"])
+            spans[-1][2].append(hit)
+        else:
+            spans.append([hit["start"], hit["end"], [hit]])
+    out, position = [], 0
+    for start, end, members in spans:
+        out.append(escape(text[position:start]))
+        first = members[0]
+        title = "; ".join(f"regel for {h['code_id']}: {h['pattern']}" for h in members)
+        out.append(
+            Markup('<mark class="casebase-evidence" style="background-color: {}40; border-bottom: 2px solid {}" title="{}">{}</mark>').format(
+                colours.get(first["code_id"], "#888888"),
+                colours.get(first["code_id"], "#888888"),
+                title,
+                text[start:end],
+            )
+        )
+        position = end
+    out.append(escape(text[position:]))
+    return Markup("").join(out)
+
+
+# --- writing a decision ---------------------------------------------------------
+
+
+def apply_decision(conn: sqlite3.Connection, decision: Decision, codebook: Codebook) -> None:
+    """Record a human decision in a built database, in one transaction.
+
+    The decision joins the audit trail in ``decisions``; if it is the excerpt's
+    most recent human decision (as in a build, the latest across coders
+    counts), the excerpt's codings become its codes with origin ``human``, and
+    the code summaries of the excerpt and its case follow (``summaries.refresh``).
+    """
+    codes = codebook.close(decision.codes)
+    with conn:
+        conn.execute(
+            """insert into decisions (coder, excerpt_id, recorded_excerpt_id, codes, judged, timestamp,
+                                      codebook_version, note, file, line, status)
+               values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'placed')""",
+            (
+                decision.coder,
+                decision.excerpt_id,
+                decision.excerpt_id,
+                " ".join(codes),
+                " ".join(codebook.ids),
+                decision.timestamp,
+                decision.codebook_version,
+                decision.note,
+                decision.file,
+                decision.line,
+            ),
+        )
+        newest = conn.execute(
+            "select max(timestamp) from decisions where excerpt_id = ? and status != 'unplaced'",
+            (decision.excerpt_id,),
+        ).fetchone()[0]
+        if newest > decision.timestamp:
+            return
+        conn.execute("delete from codings where excerpt_id = ?", (decision.excerpt_id,))
+        conn.executemany(
+            """insert into codings (excerpt_id, code_id, origin, score, coder, model_run, codebook_version)
+               values (?, ?, 'human', 1.0, ?, null, ?)""",
+            [(decision.excerpt_id, code, decision.coder, decision.codebook_version) for code in codes],
+        )
+        summaries.refresh(conn, [decision.excerpt_id])
+
+
+def recorded(conn: sqlite3.Connection) -> set[tuple[str, int]]:
+    """(coder, line in the coder's file) of every decision the database holds."""
+    return {(row[0], row[1]) for row in conn.execute("select coder, line from decisions")}
+
+
+# --- review queues --------------------------------------------------------------
+
+_HUMAN = "select excerpt_id from decisions where status != 'unplaced' and excerpt_id is not null"
+
+
+@dataclass
+class QueueItem:
+    excerpt_id: str
+    text: str
+    source_id: str
+    kind: str
+    code_id: str | None = None
+    score: float | None = None
+    threshold: float | None = None
+    rule_hit: bool | None = None
+
+
+def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, list]:
+    kinds = ", ".join(f"'{k}'" for k in CODED_KINDS)
+    if kind == "uncertain":
+        # Nearest the threshold first: where one more human label teaches the model most.
+        return (
+            f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, null as rule_hit
+                from suggestions s join excerpts e on e.id = s.excerpt_id
+                where s.excerpt_id not in ({_HUMAN}) and (:code is null or s.code_id = :code)
+                order by s.distance, e.source_id, e.seq""",
+            {"code": code},
+        )
+    if kind == "disagreement":
+        return (
+            f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold,
+                       (r.excerpt_id is not null) as rule_hit
+                from suggestions s join excerpts e on e.id = s.excerpt_id
+                left join (select distinct excerpt_id, code_id from rule_hits) r
+                       on r.excerpt_id = s.excerpt_id and r.code_id = s.code_id
+                where s.excerpt_id not in ({_HUMAN}) and (:code is null or s.code_id = :code)
+                  and (r.excerpt_id is not null) != (s.score >= s.threshold)
+                order by s.distance desc, e.source_id, e.seq""",
+            {"code": code},
+        )
+    if kind == "uncoded":
+        return (
+            f"""select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
+                       null as score, null as threshold, null as rule_hit
+                from excerpts e
+                where e.kind in ({kinds}) and e.id not in ({_HUMAN})
+                  and (:code is null or e.id in (select excerpt_id from codings where code_id = :code))
+                order by e.source_id, e.seq""",
+            {"code": code},
+        )
+    if kind == "unjudged":
+        # The latest decision per excerpt judged a codebook without this code: the
+        # excerpt is not a negative for it, only not yet looked at.
+        return (
+            """with latest as (
+                  select excerpt_id, judged, max(timestamp) from decisions
+                  where status != 'unplaced' group by excerpt_id
+                )
+                select e.id as excerpt_id, e.text, e.source_id, e.kind, c.id as code_id,
+                       null as score, null as threshold, null as rule_hit
+                from latest l join excerpts e on e.id = l.excerpt_id join codes c
+                where (' ' || l.judged || ' ') not like ('% ' || c.id || ' %')
+                  and (:code is null or c.id = :code)
+                order by e.source_id, e.seq""",
+            {"code": code},
+        )
+    if kind == "double":
+        return (
+            """select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
+                       null as score, null as threshold, null as rule_hit
+                from excerpts e
+                where e.id in (select excerpt_id from decisions where status != 'unplaced' and coder != :coder)
+                  and e.id not in (select excerpt_id from decisions where status != 'unplaced' and coder = :coder)
+                  and (:code is null or e.id in (select excerpt_id from codings where code_id = :code))
+                order by e.source_id, e.seq""",
+            {"code": code, "coder": coder},
+        )
+    raise ValueError(f"unknown queue {kind!r}")
+
+
+def queue(
+    conn: sqlite3.Connection, kind: str, code: str | None = None, coder: str | None = None, limit: int = 50, exclude: str | None = None
+) -> list[QueueItem]:
+    sql, params = _queue_sql(kind, code, coder)
+    items, seen = [], set()
+    for row in _rows(conn, sql, params):
+        # One line per excerpt: an excerpt near the cut for two codes is one thing to read.
+        if row["excerpt_id"] in seen or row["excerpt_id"] == exclude:
+            continue
+        seen.add(row["excerpt_id"])
+        row["rule_hit"] = None if row["rule_hit"] is None else bool(row["rule_hit"])
+        items.append(QueueItem(**row))
+        if len(items) >= limit:
+            break
+    return items
+
+
+def queue_counts(conn: sqlite3.Connection, code: str | None = None, coder: str | None = None) -> dict[str, int]:
+    counts = {}
+    for kind in QUEUES:
+        sql, params = _queue_sql(kind, code, coder)
+        counts[kind] = conn.execute(f"select count(distinct excerpt_id) from ({sql})", params).fetchone()[0]
+    return counts
+
+
+def decisions_since_training(conn: sqlite3.Connection) -> int:
+    """Human decisions recorded after the current model was trained (all of them if none was)."""
+    run = build_info(conn).get("model_run")
+    created = None
+    if run:
+        found = conn.execute("select created from model_runs where id = ?", (run,)).fetchone()
+        created = found[0] if found else None
+    if created is None:
+        return conn.execute("select count(*) from decisions where status != 'unplaced'").fetchone()[0]
+    return conn.execute(
+        "select count(*) from decisions where status != 'unplaced' and timestamp > ?", (created,)
+    ).fetchone()[0]

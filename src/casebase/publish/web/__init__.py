@@ -1,0 +1,89 @@
+"""casebase's Datasette plugin, registered through the ``datasette`` entry point.
+
+Only the hook registrations live here; the work is in ``casebase.serving``
+(database swaps after a rebuild), ``casebase.web.coding`` (the coders'
+pages) and ``casebase.web.publish`` (code chips, the front and case pages,
+charts). Templates are in ``templates/``, found by Datasette because this is
+the plugin's package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from datasette import hookimpl
+
+from casebase.publish import serving
+from casebase.publish.web import coder_pages as coding_web
+from casebase.publish.web import public_pages
+
+
+def _lemmatize(text):
+    # Imported on first use: loading the Danish pipeline costs time that a
+    # Datasette process that never searches should not pay at start-up.
+    from casebase.nlp import danish
+
+    if text is None:
+        return None
+    return danish.lemmatize(str(text))
+
+
+@hookimpl
+def prepare_connection(conn):
+    # lemmatize('gåturene') -> 'gåtur': lets SQL (and canned queries) search the
+    # excerpts' lemma column with the same Danish pipeline that built it.
+    conn.create_function("lemmatize", 1, _lemmatize, deterministic=True)
+
+
+@hookimpl
+def startup(datasette):
+    async def load_pipeline():
+        # Otherwise the first Danish search pays for loading the pipeline inside
+        # Datasette's SQL time limit, and times out.
+        await asyncio.get_running_loop().run_in_executor(None, _lemmatize, "gåturene")
+
+    return load_pipeline
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    return serving.asgi_wrapper(datasette)
+
+
+@hookimpl
+def register_routes(datasette):
+    # The charts come first: the public server's catch-all 403 for coding URLs
+    # (coding_web.public_routes) must not shadow them.
+    coding_routes = coding_web.routes() if serving.coding_settings(datasette) else coding_web.public_routes()
+    return public_pages.routes() + coding_routes
+
+
+@hookimpl
+def permission_allowed(datasette, actor, action):
+    return coding_web.permission_allowed(datasette, actor, action)
+
+
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    # Coding links (coding mode only) first; the publishing chips and links otherwise.
+    link = coding_web.render_excerpt_link(datasette, row, value, column, table)
+    if link is not None:
+        return link
+    return public_pages.render_cell(row, value, column, table, database, datasette)
+
+
+@hookimpl
+def extra_template_vars(view_name, table, request, datasette):
+    return public_pages.extra_template_vars(view_name, table, request, datasette)
+
+
+@hookimpl
+def menu_links(datasette, actor):
+    if not serving.coding_settings(datasette):
+        return None
+    if actor and actor.get("id"):
+        return [
+            {"href": f"{coding_web.PREFIX}/queue", "label": "Kodekø"},
+            {"href": f"{coding_web.PREFIX}/queue?blind=1", "label": "Kodekø (blind)"},
+        ]
+    return [{"href": f"{coding_web.PREFIX}/login", "label": "Log ind som koder"}]

@@ -1,0 +1,401 @@
+"""The published knowledge base for researchers and policymakers.
+
+- code chips: every ``codes`` column (a JSON array of code ids, see
+  ``casebase.summaries``) is shown as coloured chips that filter by the code;
+  on excerpts the chips say whether a human, the model or a rule coded it;
+- links from query results to an excerpt's context, its source and its case;
+- the front page's ways in: cases per code, search, charts;
+- the case page: fields, themes as chips, the excerpts carrying each theme,
+  similar cases;
+- ``/-/casebase/charts``: code frequencies and the code × source matrix as
+  SVG drawn on the server (no JavaScript, nothing loaded from elsewhere), in
+  public and in coding mode.
+
+Everything taken from the corpus reaches the page through Jinja's autoescape
+or ``Markup.format``, which escapes its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlencode
+
+from datasette.utils import tilde_decode, tilde_encode
+from datasette.utils.asgi import NotFound, Response
+from markupsafe import Markup
+
+from casebase.ingest.segment import CASE_COLUMNS
+from casebase.publish import serving
+
+PREFIX = "/-/casebase"
+CHARTS_PATH = f"{PREFIX}/charts"
+ORIGINS_DA = {"human": "menneske", "model": "model", "rule": "regel"}
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+GREY = "#718096"
+
+
+def routes():
+    return [(rf"^{CHARTS_PATH}$", charts_page)]
+
+
+def database_name(datasette) -> str | None:
+    """The served casebase database: the configured file, else the first one attached."""
+    if serving.config(datasette).get("db"):
+        return serving.database_name(datasette)
+    names = [name for name in datasette.databases if not name.startswith("_")]
+    return names[0] if names else None
+
+
+def _colour(value: str | None) -> str:
+    return value if value and _COLOUR.match(value) else GREY
+
+
+async def _codes(db) -> dict[str, dict]:
+    """The codebook by id, in codebook order (an older build without codes: empty)."""
+    if not await db.table_exists("codes"):
+        return {}
+    rows = await db.execute("select id, label_da, parent_id, colour, depth from codes order by position")
+    return {row["id"]: {**dict(row), "colour": _colour(row["colour"])} for row in rows}
+
+
+def chip(code: dict, href: str | None = None, origin: str | None = None, score=None, count=None) -> Markup:
+    """One code as a coloured chip; a model's coding is drawn hollow (a prediction)."""
+    colour = code["colour"]
+    hollow = origin == "model"
+    style = (
+        "display:inline-block;border-radius:1em;padding:0.05em 0.6em;margin:0.1em 0.25em 0.1em 0;"
+        "font-size:0.85em;text-decoration:none;white-space:nowrap;"
+        + (f"color:{colour};background:#fff;border:1px dashed {colour};" if hollow else f"color:#fff;background:{colour};border:1px solid {colour};")
+    )
+    title = code["label_da"]
+    extra = Markup("")
+    if origin:
+        title += f" – kodet af {ORIGINS_DA.get(origin, origin)}"
+        if origin == "model" and score is not None:
+            title += f" ({score:.2f})"
+        extra = Markup(' <small style="opacity:0.85">{}</small>').format(ORIGINS_DA.get(origin, origin))
+    if count is not None:
+        extra += Markup(' <small style="opacity:0.85">{}</small>').format(count)
+    tag = "a" if href else "span"
+    return Markup('<{} class="casebase-chip" data-code="{}" style="{}" title="{}"{}>{}{}</{}>').format(
+        Markup(tag),
+        code["id"],
+        style,
+        title,
+        Markup(' href="{}"').format(href) if href else Markup(""),
+        code["label_da"],
+        extra,
+        Markup(tag),
+    )
+
+
+def _filter_url(datasette, database: str, table: str, code_id: str) -> str:
+    return datasette.urls.table(database, table) + "?" + urlencode({"codes__arraycontains": code_id})
+
+
+def _row_url(datasette, database: str, table: str, pk: str) -> str:
+    return datasette.urls.row(database, table, tilde_encode(str(pk)))
+
+
+def _keys(row) -> list[str]:
+    return list(row.keys()) if hasattr(row, "keys") else []
+
+
+# --- cells ------------------------------------------------------------------------
+
+
+def render_cell(row, value, column, table, database, datasette):
+    """Chips for ``codes`` columns, links for query results; None for anything else
+    (called for every cell Datasette shows, so it decides without I/O)."""
+    if value is None:
+        return None
+    if column == "codes" and isinstance(value, str) and value.startswith("["):
+        return _codes_cell(row, value, table, database, datasette)
+    if table is None:
+        if column in ("kode", "kode_b") and isinstance(value, str):
+            return _code_cell(value, database, datasette)
+        if column == "uddrag" and isinstance(value, str):
+            return Markup('<a href="{}">{}</a><br><a href="{}">kontekst</a>').format(
+                _row_url(datasette, database, "excerpts", value),
+                value,
+                datasette.urls.query(database, "excerpt_context") + "?" + urlencode({"uddrag": value}),
+            )
+        if column == "kilde" and isinstance(value, str):
+            return Markup('<a href="{}">{}</a>').format(_row_url(datasette, database, "sources", value), value)
+        if column == "case_id" and isinstance(value, str):
+            keys = _keys(row)
+            shown = next((row[k] for k in ("casetitel", "titel") if k in keys and row[k]), value)
+            return Markup('<a href="{}">{}</a>').format(_row_url(datasette, database, "cases", value), shown)
+    if table == "excerpts" and column == "seq" and "id" in _keys(row):
+        return Markup('{} <a href="{}" title="Uddraget med dets naboer i kilden">kontekst</a>').format(
+            value, datasette.urls.query(database, "excerpt_context") + "?" + urlencode({"uddrag": row["id"]})
+        )
+    return None
+
+
+def _codes_cell(row, value: str, table, database, datasette):
+    try:
+        ids = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        return None
+    keys = _keys(row)
+    excerpt_id = row["id"] if table == "excerpts" and "id" in keys else (row["uddrag"] if table is None and "uddrag" in keys else None)
+    case_id = row["id"] if table == "cases" and "id" in keys else None
+    target = "excerpts" if excerpt_id or table == "excerpts" else "cases"
+
+    async def inner():
+        db = datasette.get_database(database)
+        codes = await _codes(db)
+        if not codes or not all(i in codes for i in ids):
+            return None
+        origins, counts = {}, {}
+        if excerpt_id:
+            for r in await db.execute("select code_id, origin, score from codings where excerpt_id = ?", [excerpt_id]):
+                origins[r["code_id"]] = (r["origin"], r["score"])
+        if case_id and await db.table_exists("case_codes"):
+            for r in await db.execute("select code_id, excerpts from case_codes where case_id = ?", [case_id]):
+                counts[r["code_id"]] = r["excerpts"]
+        if not ids:
+            return Markup('<span style="color:#999">–</span>')
+        return Markup("").join(
+            chip(
+                codes[i],
+                _filter_url(datasette, database, target, i),
+                *(origins.get(i) or (None, None)),
+                count=counts.get(i),
+            )
+            for i in ids
+        )
+
+    return inner()
+
+
+def _code_cell(value: str, database, datasette):
+    async def inner():
+        codes = await _codes(datasette.get_database(database))
+        if value not in codes:
+            return None
+        return chip(codes[value], _filter_url(datasette, database, "cases", value))
+
+    return inner()
+
+
+# --- the front page and the case page ---------------------------------------------
+
+
+def extra_template_vars(view_name, table, request, datasette):
+    """Data for the front page and the case page (an awaitable dict), else None."""
+    if view_name == "index":
+
+        async def front():
+            return {"casebase_front": await front_page(datasette)}
+
+        return front()
+    if view_name == "row" and table == "cases" and request is not None:
+        database, pks = request.url_vars.get("database"), request.url_vars.get("pks")
+        if database and pks:
+
+            async def case():
+                return {"casebase_case": await case_page(datasette, tilde_decode(database), tilde_decode(pks))}
+
+            return case()
+    return None
+
+
+async def front_page(datasette) -> dict | None:
+    name = database_name(datasette)
+    if name is None:
+        return None
+    db = datasette.get_database(name)
+    if not await db.table_exists("case_codes"):
+        return None
+    codes = await _codes(db)
+    cases = {r["code_id"]: r["n"] for r in await db.execute("select code_id, count(*) as n from case_codes group by code_id")}
+    excerpts = {r["code_id"]: r["n"] for r in await db.execute("select code_id, count(*) as n from codings group by code_id")}
+    themes = []
+    for code in codes.values():
+        label = code["label_da"]
+        themes.append(
+            {
+                "code": code,
+                "chip": chip(code),
+                "title": "Cases med " + (label[:1].lower() + label[1:]),
+                "cases": cases.get(code["id"], 0),
+                "excerpts": excerpts.get(code["id"], 0),
+                "cases_url": _filter_url(datasette, name, "cases", code["id"]),
+                "excerpts_url": datasette.urls.query(name, "excerpts_for_code") + "?" + urlencode({"kode": code["id"]}),
+            }
+        )
+    return {
+        "database": name,
+        "themes": themes,
+        "search_url": datasette.urls.query(name, "search"),
+        "charts_url": datasette.urls.path(CHARTS_PATH),
+        "report_themes_url": datasette.urls.query(name, "cases_by_theme"),
+        "cases_url": datasette.urls.table(name, "cases"),
+        "excerpts_url": datasette.urls.table(name, "excerpts"),
+        "database_url": datasette.urls.database(name),
+    }
+
+
+CASE_FIELDS = tuple((c.name, c.label) for c in CASE_COLUMNS if c.name != "page")
+
+SIMILAR_CASES_SQL = """
+select o.id, o.title, o.municipality, count(*) as shared,
+       sum(1.0 / (select count(*) from case_codes n where n.code_id = x.code_id)) as weight
+from case_codes me
+join case_codes x on x.code_id = me.code_id and x.case_id != me.case_id
+join cases o on o.id = x.case_id
+where me.case_id = :case
+group by o.id
+order by shared desc, weight desc, o.title
+limit :limit
+"""
+
+
+async def case_page(datasette, database: str, case_id: str) -> dict | None:
+    try:
+        db = datasette.get_database(database)
+    except KeyError:
+        return None
+    if not await db.table_exists("case_codes"):
+        return None
+    found = (await db.execute("select * from cases where id = ?", [case_id])).rows
+    if not found:
+        return None
+    case = dict(found[0])
+    source = (await db.execute("select id, title, publisher, year from sources where id = ?", [case["source_id"]])).rows
+    codes = await _codes(db)
+    themes = []
+    for row in await db.execute(
+        "select cc.code_id, cc.excerpts from case_codes cc join codes k on k.id = cc.code_id where cc.case_id = ? order by k.position",
+        [case_id],
+    ):
+        code = codes[row["code_id"]]
+        excerpts = [
+            {**dict(r), "url": _row_url(datasette, database, "excerpts", r["id"]), "origin_da": ORIGINS_DA.get(r["origin"], r["origin"])}
+            for r in await db.execute(
+                """select e.id, e.text, e.field, e.page, c.origin, c.score
+                   from codings c join excerpts e on e.id = c.excerpt_id
+                   where e.case_id = ? and c.code_id = ? order by e.seq""",
+                [case_id, code["id"]],
+            )
+        ]
+        themes.append(
+            {
+                "code": code,
+                "chip": chip(code, _filter_url(datasette, database, "cases", code["id"]), count=row["excerpts"]),
+                "excerpts": excerpts,
+            }
+        )
+    similar = [
+        {**dict(r), "url": _row_url(datasette, database, "cases", r["id"])}
+        for r in await db.execute(SIMILAR_CASES_SQL, {"case": case_id, "limit": 5})
+    ]
+    return {
+        "case": case,
+        "fields": [(label, case.get(key)) for key, label in CASE_FIELDS if case.get(key)],
+        "source": dict(source[0]) if source else None,
+        "source_url": _row_url(datasette, database, "sources", case["source_id"]),
+        "themes": themes,
+        "similar": similar,
+        "similar_url": datasette.urls.query(database, "similar_cases") + "?" + urlencode({"case": case_id}),
+    }
+
+
+# --- charts -----------------------------------------------------------------------
+
+BAR_WIDTH = 420  # px for the longest bar
+ROW_HEIGHT = 26
+LABEL_WIDTH = 230
+CELL = 64  # px, a cell of the code × source matrix
+MATRIX_TOP = 90  # px above the matrix for the slanted source names
+
+
+async def chart_data(datasette) -> dict:
+    name = database_name(datasette)
+    if name is None:
+        raise NotFound("Ingen database.")
+    db = datasette.get_database(name)
+    codes = await _codes(db)
+    if not codes:
+        raise NotFound("Databasen har ingen kodebog; kør 'casebase build'.")
+    counts: dict[str, dict[str, int]] = {code: {} for code in codes}
+    for row in await db.execute("select code_id, origin, count(*) as n from codings group by code_id, origin"):
+        if row["code_id"] in counts:
+            counts[row["code_id"]][row["origin"]] = row["n"]
+    largest = max([sum(c.values()) for c in counts.values()] + [1])
+    bars = []
+    for index, (code_id, code) in enumerate(codes.items()):
+        x, segments = 0.0, []
+        for origin in ("human", "rule", "model"):
+            n = counts[code_id].get(origin, 0)
+            if n:
+                width = BAR_WIDTH * n / largest
+                segments.append({"origin": origin, "origin_da": ORIGINS_DA[origin], "n": n, "x": x, "width": width})
+                x += width
+        bars.append(
+            {
+                "code": code,
+                "y": index * ROW_HEIGHT,
+                "total": sum(counts[code_id].values()),
+                "end": x,
+                "segments": segments,
+                "url": datasette.urls.query(name, "excerpts_for_code") + "?" + urlencode({"kode": code_id}),
+            }
+        )
+    sources = [dict(r) for r in await db.execute("select id, title, excerpt_count from sources order by id")]
+    matrix = {
+        (r["code_id"], r["source_id"]): r["n"]
+        for r in await db.execute(
+            "select c.code_id, e.source_id, count(*) as n from codings c join excerpts e on e.id = c.excerpt_id group by 1, 2"
+        )
+    }
+    peak = max(list(matrix.values()) + [1])
+    cells = []
+    for row_index, (code_id, code) in enumerate(codes.items()):
+        for column_index, source in enumerate(sources):
+            n = matrix.get((code_id, source["id"]), 0)
+            cells.append(
+                {
+                    "code": code,
+                    "source": source,
+                    "n": n,
+                    "x": LABEL_WIDTH + column_index * CELL,
+                    "y": MATRIX_TOP + row_index * ROW_HEIGHT,
+                    # Area-honest shading: opacity grows with the count, zero is blank.
+                    "opacity": 0 if n == 0 else 0.15 + 0.85 * n / peak,
+                    "url": datasette.urls.table(name, "excerpts")
+                    + "?"
+                    + urlencode({"codes__arraycontains": code_id, "source_id": source["id"]}),
+                }
+            )
+    return {
+        "database": name,
+        "bars": bars,
+        "bar_height": ROW_HEIGHT - 6,
+        "label_width": LABEL_WIDTH,
+        "frequency_width": LABEL_WIDTH + BAR_WIDTH + 60,
+        "frequency_height": len(bars) * ROW_HEIGHT + 10,
+        "sources": [
+            {**s, "x": LABEL_WIDTH + i * CELL + CELL / 2, "url": _row_url(datasette, name, "sources", s["id"])}
+            for i, s in enumerate(sources)
+        ],
+        "cells": cells,
+        "cell_size": CELL,
+        "row_height": ROW_HEIGHT,
+        "matrix_width": LABEL_WIDTH + len(sources) * CELL + 90,
+        "matrix_top": MATRIX_TOP,
+        "matrix_height": MATRIX_TOP + len(codes) * ROW_HEIGHT + 10,
+        "codes": list(codes.values()),
+        "matrix_query_url": datasette.urls.query(name, "code_source_matrix"),
+        "frequency_query_url": datasette.urls.query(name, "cases_by_code"),
+    }
+
+
+async def charts_page(datasette, request):
+    data = await chart_data(datasette)
+    return Response.html(await datasette.render_template("casebase_charts.html", data, request=request))
