@@ -323,9 +323,8 @@ def test_two_processes_saving_500_each_lose_nothing(coding_site):
 
 
 async def test_retrain_from_the_browser_swaps_in_a_new_model(site):
-    from casebase.publish.web import coder_pages as coding_web
-
     root, settings, datasette = site
+    retraining = serving.server_state(datasette).retraining
     cookies, token = await login(datasette)
     await datasette.client.post(
         f"/-/casebase/code/{WALKS}", data={"codes": ["to_go"], "csrftoken": token}, cookies=cookies
@@ -340,10 +339,10 @@ async def test_retrain_from_the_browser_swaps_in_a_new_model(site):
     )
     assert response.status_code == 302
     for _ in range(1200):  # the background build: wait for it to finish (at most ten minutes)
-        if not coding_web.retrain_status(datasette).get("running"):
+        if not retraining.status().get("running"):
             break
         await asyncio.sleep(0.5)
-    status = coding_web.retrain_status(datasette)
+    status = retraining.status()
     assert status["ok"], status
     page = await datasette.client.get("/-/casebase/queue", cookies=cookies)
     new_run = re.search(r"Model: <strong>([^<]+)</strong>", page.text).group(1)

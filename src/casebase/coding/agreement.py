@@ -73,31 +73,24 @@ def percent_agreement(reliability_data) -> float | None:
 
 
 def krippendorff_alpha(reliability_data) -> float | None:
-    """Krippendorff's alpha for nominal data, from the coincidence matrix
-    (Krippendorff 2011, "Computing Krippendorff's Alpha-Reliability").
+    """Krippendorff's alpha for nominal data (the ``krippendorff`` package).
 
     ``reliability_data`` is coders × units, NaN where a coder gave no value;
     units with fewer than two values are not pairable and drop out. None when
     alpha is undefined: nothing pairable, or a single value throughout (no
-    variation, so expected disagreement is zero).
-
-    Written out rather than taken from the ``krippendorff`` package: for nominal
-    data it is these few lines of numpy, checked against Krippendorff's own
-    worked examples in the tests, and it saves a dependency.
+    variation, so expected disagreement is zero) — the package raises or
+    returns NaN there, and a figure of "undefined" must say so, not crash.
     """
-    counts, _ = _value_counts(reliability_data)
-    if len(counts) == 0:
+    import krippendorff
+
+    counts, values = _value_counts(reliability_data)
+    if len(counts) == 0 or (counts.sum(axis=0) > 0).sum() < 2:
         return None
-    weights = counts / (counts.sum(axis=1, keepdims=True) - 1)
-    # o_ck = Σ_u n_uc (n_uk − [c = k]) / (m_u − 1): pairs of values within units
-    coincidences = weights.T @ counts - np.diag(weights.sum(axis=0))
-    n_c = coincidences.sum(axis=1)
-    n = n_c.sum()
-    expected = (n * n - (n_c**2).sum()) / (n - 1)  # Σ_{c≠k} n_c n_k / (n − 1)
-    if expected <= 0:
-        return None
-    observed = coincidences.sum() - np.trace(coincidences)  # Σ_{c≠k} o_ck
-    return float(1 - observed / expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = krippendorff.alpha(
+            reliability_data=np.asarray(reliability_data, dtype=float), level_of_measurement="nominal"
+        )
+    return float(value) if np.isfinite(value) else None
 
 
 def cohen_kappa(a, b) -> float | None:

@@ -20,12 +20,15 @@ Choices this module makes, and why:
   User that names where it came from (``model run-…``, ``rules``).
 - A code's description carries the definition and the include/exclude
   criteria as "Medtag:" / "Udelad:" lists; the import reads them back.
-- XML is written with ElementTree and read with expat (line numbers for error
-  messages; entity declarations refused, so a hostile file cannot expand).
+- XML is written with ElementTree and read with defusedxml's SAX expat
+  reader: entity declarations and external references are refused, so a
+  hostile file cannot expand or reach out, and the SAX locator gives the line
+  numbers error messages need (ElementTree's elements do not keep them).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import unicodedata
@@ -35,9 +38,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from xml.etree import ElementTree as ET
-from xml.parsers import expat
+from xml.sax import SAXParseException
+from xml.sax.handler import ContentHandler, feature_namespaces
 
 import yaml
+from defusedxml import DefusedXmlException, EntitiesForbidden
+from defusedxml.expatreader import create_parser
 
 from casebase import __version__
 from casebase.coding import codebook as codebook_mod
@@ -520,45 +526,61 @@ class _Node:
         return [c for c in self.children if c.tag == tag and c.ns == self.ns]
 
 
+class _TreeBuilder(ContentHandler):
+    """SAX events (with namespaces) into a tree of nodes that know their line."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[_Node] = []
+        self.roots: list[_Node] = []
+
+    def startElementNS(self, name, qname, attrs):
+        ns, tag = name
+        # Unqualified attributes by their name, as REFI-QDA writes them; a
+        # namespaced one as "namespace name", as expat would report it.
+        values = {(f"{a_ns} {a_name}" if a_ns else a_name): value for (a_ns, a_name), value in attrs.items()}
+        node = _Node(ns or "", tag, values, self._locator.getLineNumber())
+        (self.stack[-1].children if self.stack else self.roots).append(node)
+        self.stack.append(node)
+
+    def endElementNS(self, name, qname):
+        self.stack.pop()
+
+    def characters(self, content):
+        if self.stack:
+            self.stack[-1].text.append(content)
+
+
 def _parse_xml(path: Path) -> _Node:
     """The document as a tree of nodes that know their line; any problem is a
     CasebaseError naming the file and, where the parser says, the line."""
     path = Path(path)
     data = read_bytes(path)
-    parser = expat.ParserCreate(namespace_separator=" ")
-    stack: list[_Node] = []
-    roots: list[_Node] = []
-
-    def start(name, attrs):
-        ns, _, tag = name.rpartition(" ")
-        node = _Node(ns, tag, attrs, parser.CurrentLineNumber)
-        (stack[-1].children if stack else roots).append(node)
-        stack.append(node)
-
-    def end(name):
-        stack.pop()
-
-    def characters(data):
-        if stack:
-            stack[-1].text.append(data)
-
-    def entity_declaration(*args):
-        raise CasebaseError("the file declares XML entities, which casebase does not read", file=path, line=parser.CurrentLineNumber)
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = characters
-    parser.EntityDeclHandler = entity_declaration
+    parser = create_parser()  # defusedxml's: forbids entity declarations and external references
+    parser.setFeature(feature_namespaces, True)
+    builder = _TreeBuilder()
+    parser.setContentHandler(builder)
     try:
-        parser.Parse(data, True)
-    except expat.ExpatError as exc:
-        problem = expat.ErrorString(exc.code)
+        parser.parse(io.BytesIO(data))
+    except SAXParseException as exc:
+        problem = exc.getMessage()
         if problem.startswith("not well-formed (") and problem.endswith(")"):
             problem = problem[len("not well-formed (") : -1]
         raise CasebaseError(
-            f"not well-formed XML ({problem}, column {exc.offset + 1})", file=path, line=exc.lineno
+            f"not well-formed XML ({problem}, column {exc.getColumnNumber() + 1})", file=path, line=exc.getLineNumber()
         ) from None
-    return roots[0]
+    except EntitiesForbidden:
+        raise CasebaseError(
+            "the file declares XML entities, which casebase does not read", file=path, line=parser.getLineNumber()
+        ) from None
+    except DefusedXmlException:
+        # An external DTD or entity: casebase reads nothing from outside the file.
+        raise CasebaseError(
+            "the file refers to an external DTD or entity, which casebase does not read",
+            file=path,
+            line=parser.getLineNumber(),
+        ) from None
+    return builder.roots[0]
 
 
 @dataclass
@@ -671,6 +693,11 @@ def _entry(code: Code) -> dict:
             entry[key] = list(getattr(code, key))
     if code.patterns:
         entry["patterns"] = [p.text for p in code.patterns]
+    if code.exclude_patterns:
+        entry["exclude_patterns"] = [p.text for p in code.exclude_patterns]
+    constructed = {"positive": code.constructed_positive, "negative": code.constructed_negative}
+    if any(constructed.values()):
+        entry["constructed_examples"] = {key: list(texts) for key, texts in constructed.items() if texts}
     if code.replaces:
         entry["replaces"] = list(code.replaces)
     return entry
@@ -698,14 +725,16 @@ def _header(existing_path: Path | None, qdc_path: Path) -> str:
     return (
         f"# casebase codebook, imported from {qdc_path.name} with 'casebase import qdc'.\n"
         "# Keys of a code: id (snake_case, stable), label_da, label_en, parent, definition,\n"
-        "#   include / exclude, colour, examples, patterns (Danish rule patterns), replaces.\n"
+        "#   include / exclude, colour, examples, patterns (Danish rule patterns),\n"
+        "#   exclude_patterns, constructed_examples (positive / negative), replaces.\n"
     )
 
 
 def codes_from_qdc(qdc_codes: list[QdcCode], existing: Codebook | None, source: Path) -> tuple[list[Code], ImportReport]:
     """casebase codes for the QDC's codes, keeping the id (and the casebase-only
-    fields: English label, examples, patterns, replaces) of each code that the
-    existing codebook already has, found by GUID first and by name second."""
+    fields: English label, examples, patterns, exclude patterns, constructed
+    examples, replaces) of each code that the existing codebook already has,
+    found by GUID first and by name second."""
     report = ImportReport(path=Path())
     old = dict(existing.codes) if existing else {}
     by_guid = {code_guid(code_id): code_id for code_id in old}
@@ -763,6 +792,9 @@ def codes_from_qdc(qdc_codes: list[QdcCode], existing: Codebook | None, source: 
                 colour=q.colour or (before.colour if before else codebook_mod.DEFAULT_COLOUR),
                 examples=list(before.examples) if before else [],
                 patterns=list(before.patterns) if before else [],
+                exclude_patterns=list(before.exclude_patterns) if before else [],
+                constructed_positive=list(before.constructed_positive) if before else [],
+                constructed_negative=list(before.constructed_negative) if before else [],
                 replaces=list(before.replaces) if before else [],
             )
         )

@@ -9,6 +9,11 @@ settings from ``plugins.casebase`` in the metadata:
   new one, re-applying any coding decision saved while the build ran;
 - ``coding``: present only for ``serve --coding``: the corpus, codebook and
   coders file the coding pages write through.
+
+What a server keeps between requests (the write lock, the identity of the
+file it serves, the coders' retraining) is one ``ServerState`` per Datasette
+instance, kept on the instance (``server_state``): two servers in one process,
+as in the tests, share nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ import yaml
 
 from casebase.errors import CasebaseError
 from casebase.ingest.segment import CASE_COLUMNS
+from casebase.publish.retraining import Retraining
 
 PLUGIN = "casebase"
+# The attribute of a Datasette instance that holds its ServerState.
+STATE_ATTRIBUTE = "casebase_server_state"
 
 
 @dataclass
@@ -93,7 +101,7 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
     if not coding:
         datasette.inspect_data = {}
         _inspect(datasette, str(db_path))
-    _identities[id(datasette)] = _identity(str(db_path))
+    server_state(datasette)  # the file's identity now: a build that replaces it later is noticed
     return datasette
 
 
@@ -121,14 +129,31 @@ def coding_settings(datasette) -> CodingSettings | None:
     return CodingSettings(Path(coding["corpus"]), Path(coding["codebook"]), Path(coding["coders"]))
 
 
-# One lock per served database file: saving a decision and swapping in a
-# rebuilt database never interleave.
-_locks: dict[str, threading.Lock] = {}
-_identities: dict[int, tuple[int, int]] = {}
+class ServerState:
+    """What one served database keeps between requests."""
+
+    def __init__(self, db: str, coding: CodingSettings | None):
+        # Saving a decision and swapping in a rebuilt database never interleave.
+        self.write_lock = threading.Lock()
+        # (device, inode) of the file being served; a build swaps in a new file,
+        # so a different identity means "rebuilt" (swap_if_rebuilt, under write_lock).
+        self.identity = _identity(db)
+        # The coders' retrain button (coding mode only).
+        self.retraining = Retraining(coding.corpus, coding.codebook, db) if coding else None
 
 
-def write_lock(datasette) -> threading.Lock:
-    return _locks.setdefault(config(datasette)["db"], threading.Lock())
+def server_state(datasette) -> ServerState:
+    """The state of this Datasette's casebase server, made on first use.
+
+    ``make_datasette`` makes it; a plain ``datasette serve`` with casebase's
+    settings in its metadata gets it on its first request, in the ASGI wrapper
+    on the event loop, before any worker thread can ask for it.
+    """
+    state = getattr(datasette, STATE_ATTRIBUTE, None)
+    if state is None:
+        state = ServerState(config(datasette)["db"], coding_settings(datasette))
+        setattr(datasette, STATE_ATTRIBUTE, state)
+    return state
 
 
 def database_name(datasette) -> str:
@@ -151,21 +176,22 @@ def _identity(path: str) -> tuple[int, int] | None:
 
 
 def swap_if_rebuilt(datasette) -> None:
-    """If a build replaced the database file, serve the new one (call under write_lock)."""
+    """If a build replaced the database file, serve the new one (call under the
+    server's write_lock)."""
     from datasette.database import Database
 
     path = config(datasette).get("db")
     if not path:
         return
+    state = server_state(datasette)
     current = _identity(path)
-    known = _identities.setdefault(id(datasette), current)
-    if current is None or current == known:
+    if current is None or current == state.identity:
         return
     name = database_name(datasette)
     mutable = coding_settings(datasette) is not None
     datasette.remove_database(name)
     datasette.add_database(Database(datasette, path=path, is_mutable=mutable), name=name)
-    _identities[id(datasette)] = current
+    state.identity = current
     if not mutable:
         _inspect(datasette, path)
     settings = coding_settings(datasette)
@@ -205,7 +231,7 @@ def asgi_wrapper(datasette):
         async def checked(scope, receive, send):
             # Plain `datasette serve` (no casebase settings) serves the file as it is.
             if scope["type"] == "http" and config(datasette).get("db"):
-                lock = write_lock(datasette)
+                lock = server_state(datasette).write_lock
 
                 def check():
                     with lock:

@@ -1,8 +1,9 @@
 """casebase's Datasette plugin, registered through the ``datasette`` entry point.
 
-Only the hook registrations live here; the work is in ``casebase.serving``
-(database swaps after a rebuild), ``casebase.web.coding`` (the coders'
-pages) and ``casebase.web.publish`` (code chips, the front and case pages,
+Only the hook registrations live here; the work is in
+``casebase.publish.serving`` (the server's state, database swaps after a
+rebuild), ``login`` (the coders' login and permission), ``coder_pages`` (the
+coders' pages) and ``public_pages`` (code chips, the front and case pages,
 charts). Templates are in ``templates/``, found by Datasette because this is
 the plugin's package.
 """
@@ -15,6 +16,7 @@ from datasette import hookimpl
 
 from casebase.publish import serving
 from casebase.publish.web import coder_pages as coding_web
+from casebase.publish.web import login
 from casebase.publish.web import public_pages
 
 
@@ -54,13 +56,16 @@ def asgi_wrapper(datasette):
 def register_routes(datasette):
     # The charts come first: the public server's catch-all 403 for coding URLs
     # (coding_web.public_routes) must not shadow them.
-    coding_routes = coding_web.routes() if serving.coding_settings(datasette) else coding_web.public_routes()
+    if serving.coding_settings(datasette):
+        coding_routes = login.routes() + coding_web.routes()
+    else:
+        coding_routes = coding_web.public_routes()
     return public_pages.routes() + coding_routes
 
 
 @hookimpl
 def permission_allowed(datasette, actor, action):
-    return coding_web.permission_allowed(datasette, actor, action)
+    return login.permission_allowed(datasette, actor, action)
 
 
 @hookimpl
@@ -86,4 +91,4 @@ def menu_links(datasette, actor):
             {"href": f"{coding_web.PREFIX}/queue", "label": "Kodekø"},
             {"href": f"{coding_web.PREFIX}/queue?blind=1", "label": "Kodekø (blind)"},
         ]
-    return [{"href": f"{coding_web.PREFIX}/login", "label": "Log ind som koder"}]
+    return [{"href": f"{login.PREFIX}/login", "label": "Log ind som koder"}]

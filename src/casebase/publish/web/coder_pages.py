@@ -1,49 +1,36 @@
 """The coders' pages, served by ``casebase serve --coding``.
 
-Routes (registered only in coding mode; the public server has none of them):
+Routes, registered only in coding mode (the public server answers every
+coding URL with 403, see ``public_routes``); the login page is in ``login``:
 
-- ``/-/casebase/login``: a coder logs in (Datasette's signed ``ds_actor`` cookie);
 - ``/-/casebase/code/<excerpt>``: read an excerpt in context and save a decision;
 - ``/-/casebase/queue``: what to code next (uncertain model predictions,
   rule/model disagreements, excerpts no human has coded, codes not yet judged,
   double-coding), with a blind mode that hides suggestions and other coders;
-- ``/-/casebase/retrain``: rebuild with a newly trained model, in the background.
+- ``/-/casebase/next``: the top of a queue;
+- ``/-/casebase/retrain``: rebuild with a newly trained model, in the background
+  (the server's ``retraining.Retraining``).
 
-Every write needs a logged-in coder (permission ``casebase-code``) and passes
-Datasette's CSRF protection; anything else gets 403 and changes nothing.
-A save is durable in the coder's CSV before the page says so, then applied to
-the served database.
+Every write needs a logged-in coder (permission ``casebase-code``, see
+``login``) and passes Datasette's CSRF protection; anything else gets 403 and
+changes nothing. A save is durable in the coder's CSV before the page says so,
+then applied to the served database.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import threading
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from datasette.utils.asgi import Forbidden, NotFound, Response
 
 from casebase.coding import codebook as codebook_mod
-from casebase.publish import coders
 from casebase.coding import decision_files
+from casebase.errors import CasebaseError
 from casebase.publish import coding_db
 from casebase.publish import serving
-from casebase.errors import CasebaseError
-
-ACTION = "casebase-code"
-PREFIX = "/-/casebase"
-
-
-def permission_allowed(datasette, actor, action):
-    if action != ACTION:
-        return None
-    settings = serving.coding_settings(datasette)
-    if not settings or not actor or not actor.get("id"):
-        return False
-    # Read at every check: removing a coder from the file ends their access at once.
-    return actor["id"] in coders.names(settings.coders)
+from casebase.publish.web import login
+from casebase.publish.web.login import PREFIX
 
 
 async def read_only(datasette, request):
@@ -57,35 +44,11 @@ def public_routes():
 
 def routes():
     return [
-        (rf"^{PREFIX}/login$", login),
         (rf"^{PREFIX}/code/(?P<excerpt_id>[A-Za-z0-9_.\-]+)$", code_page),
         (rf"^{PREFIX}/queue$", queue_page),
         (rf"^{PREFIX}/next$", next_page),
         (rf"^{PREFIX}/retrain$", retrain),
     ]
-
-
-async def _coder(datasette, request) -> str | None:
-    if await datasette.permission_allowed(request.actor, ACTION, default=False):
-        return request.actor["id"]
-    return None
-
-
-def _login_redirect(request) -> Response:
-    return Response.redirect(f"{PREFIX}/login?" + urlencode({"next": request.full_path}))
-
-
-async def _form(request) -> dict[str, list[str]]:
-    return parse_qs((await request.post_body()).decode("utf-8"), keep_blank_values=True)
-
-
-def _first(form: dict[str, list[str]], key: str, default: str = "") -> str:
-    return form.get(key, [default])[0]
-
-
-def _safe_next(target: str) -> str:
-    # Only paths on this server: never an open redirect to another site.
-    return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
 async def _run(datasette, fn, *args):
@@ -99,31 +62,6 @@ async def _run(datasette, fn, *args):
             conn.close()
 
     return await asyncio.get_running_loop().run_in_executor(None, call)
-
-
-# --- login ----------------------------------------------------------------------
-
-
-async def login(datasette, request):
-    settings = serving.coding_settings(datasette)
-    next_url = _safe_next(request.args.get("next") or f"{PREFIX}/queue")
-    error = None
-    if request.method == "POST":
-        form = await _form(request)
-        name, password = _first(form, "name").strip(), _first(form, "password")
-        next_url = _safe_next(_first(form, "next") or next_url)
-        ok = await asyncio.get_running_loop().run_in_executor(None, coders.verify, settings.coders, name, password)
-        if ok:
-            response = Response.redirect(next_url)
-            response.set_cookie("ds_actor", datasette.sign({"a": {"id": name}}, "actor"), httponly=True, samesite="lax")
-            return response
-        error = "Forkert navn eller adgangskode."
-    return Response.html(
-        await datasette.render_template(
-            "casebase_login.html", {"error": error, "next": next_url}, request=request
-        ),
-        status=403 if error else 200,
-    )
 
 
 # --- the coding page --------------------------------------------------------------
@@ -180,11 +118,11 @@ def _queue_params(source) -> dict[str, str]:
 
 
 async def code_page(datasette, request):
-    coder = await _coder(datasette, request)
+    coder = await login.coder(datasette, request)
     if coder is None:
         if request.method == "POST":
             raise Forbidden("Kun indloggede kodere kan gemme kodninger.")
-        return _login_redirect(request)
+        return login.login_redirect(request)
     excerpt_id = request.url_vars["excerpt_id"]
     if request.method == "POST":
         return await _save(datasette, request, coder, excerpt_id)
@@ -203,7 +141,7 @@ async def code_page(datasette, request):
             "queues": coding_db.QUEUES,
             "saved": request.args.get("saved"),
             "db_name": db_name,
-            "retrain": retrain_status(datasette),
+            "retrain": _retraining(datasette).status(),
             "codebook_changed": _codebook_changed(datasette, data["codebook_version"]),
         }
     )
@@ -220,14 +158,14 @@ def _codebook_changed(datasette, version: str | None) -> bool:
 
 async def _save(datasette, request, coder: str, excerpt_id: str):
     settings = serving.coding_settings(datasette)
-    form = await _form(request)
+    form = await login.read_form(request)
     params = _queue_params(form)
-    note = _first(form, "note").strip()
+    note = login.form_value(form, "note").strip()
     chosen = [c for c in form.get("codes", []) if c]
 
     def save():
         book = codebook_mod.load(settings.codebook)
-        with serving.write_lock(datasette):
+        with serving.server_state(datasette).write_lock:
             serving.swap_if_rebuilt(datasette)
             conn = serving.connect(datasette)
             try:
@@ -256,7 +194,7 @@ async def _save(datasette, request, coder: str, excerpt_id: str):
                 # database is a view of it that any rebuild recreates.
                 (written,) = decision_files.append(settings.coding_dir, [decision], book)
                 coding_db.apply_decision(conn, written, book)
-                if _first(form, "action") == "next":
+                if login.form_value(form, "action") == "next":
                     return _next_target(conn, coder, params, after=row)
                 return None
             finally:
@@ -292,9 +230,9 @@ def _next_target(conn, coder: str, params: dict, after: dict) -> str:
 
 
 async def next_page(datasette, request):
-    coder = await _coder(datasette, request)
+    coder = await login.coder(datasette, request)
     if coder is None:
-        return _login_redirect(request)
+        return login.login_redirect(request)
     params = _queue_params(request.args)
 
     def first(conn):
@@ -311,9 +249,9 @@ async def next_page(datasette, request):
 
 
 async def queue_page(datasette, request):
-    coder = await _coder(datasette, request)
+    coder = await login.coder(datasette, request)
     if coder is None:
-        return _login_redirect(request)
+        return login.login_redirect(request)
     kind = request.args.get("queue") or "uncertain"
     if kind not in coding_db.QUEUES:
         raise NotFound(f"Ukendt kø: {kind}")
@@ -344,7 +282,7 @@ async def queue_page(datasette, request):
             "blind": blind,
             "queues": coding_db.QUEUES,
             "queue_query": urlencode(params),
-            "retrain": retrain_status(datasette),
+            "retrain": _retraining(datasette).status(),
         }
     )
     return Response.html(await datasette.render_template("casebase_queue.html", context, request=request))
@@ -352,58 +290,24 @@ async def queue_page(datasette, request):
 
 # --- retraining -----------------------------------------------------------------------
 
-_retrains: dict[str, dict] = {}
-_retrain_lock = threading.Lock()
 
-
-def retrain_status(datasette) -> dict:
-    return dict(_retrains.get(serving.config(datasette)["db"], {}))
-
-
-def _retrain_worker(key: str, command: list[str]) -> None:
-    process = subprocess.run(command, capture_output=True, text=True)
-    with _retrain_lock:
-        status = _retrains[key]
-        status["running"] = False
-        status["finished"] = decision_files.now()
-        status["ok"] = process.returncode == 0
-        lines = (process.stdout if process.returncode == 0 else process.stderr).strip().splitlines()
-        status["message"] = lines[-1] if lines else ""
-        status["output"] = process.stdout.strip()
+def _retraining(datasette):
+    return serving.server_state(datasette).retraining
 
 
 async def retrain(datasette, request):
-    coder = await _coder(datasette, request)
+    coder = await login.coder(datasette, request)
     if request.method != "POST":
         return Response.redirect(f"{PREFIX}/queue")
     if coder is None:
         raise Forbidden("Kun indloggede kodere kan gen-træne modellen.")
-    settings = serving.coding_settings(datasette)
-    form = await _form(request)
-    key = serving.config(datasette)["db"]
-    # A full build in its own process: it retrains on every decision saved so far,
-    # recodes everything and swaps the database in atomically; the server serves
-    # the new file from the next request on (serving.swap_if_rebuilt).
-    command = [
-        sys.executable,
-        "-m",
-        "casebase",
-        "build",
-        "--corpus",
-        str(settings.corpus),
-        "--codebook",
-        str(settings.codebook),
-        "--db",
-        key,
-    ]
-    with _retrain_lock:
-        if not _retrains.get(key, {}).get("running"):
-            _retrains[key] = {"running": True, "started": decision_files.now(), "by": coder}
-            threading.Thread(target=_retrain_worker, args=(key, command), daemon=True).start()
-    return Response.redirect(_safe_next(_first(form, "next") or f"{PREFIX}/queue"))
+    form = await login.read_form(request)
+    # A press while a build runs changes nothing: the pages already show that build.
+    _retraining(datasette).start(by=coder)
+    return Response.redirect(login.safe_next(login.form_value(form, "next") or f"{PREFIX}/queue"))
 
 
-_EXCERPT_REFERENCES = {("codings", "excerpt_id"), ("suggestions", "excerpt_id"), ("decisions", "excerpt_id"), ("rule_hits", "excerpt_id")}
+_EXCERPT_REFERENCES = frozenset({("codings", "excerpt_id"), ("suggestions", "excerpt_id"), ("decisions", "excerpt_id"), ("rule_hits", "excerpt_id")})
 
 
 def render_excerpt_link(datasette, row, value, column, table):
