@@ -361,11 +361,11 @@ def test_the_model_never_sees_the_decision_it_is_compared_with():
     records = records_for([t for t, _ in LABELLED], rules.RuleMatcher(danish.load_pipeline(), book), book)
     Y = np.array([[1.0 if c in codes else 0.0 for c in book.ids] for _, codes in LABELLED])
     parents = {c.id: c.parent for c in book.codes.values() if c.parent}
-    before = classifier.out_of_fold_predictions(records, Y, book.ids, parents, folds=3)
+    before, _ = classifier.out_of_fold_predictions(records, Y, book.ids, parents, folds=3)
     d = book.ids.index(D)
     assert not np.any(np.isnan(before[:, d]))
     _, fold = next(KFold(n_splits=3, shuffle=True, random_state=classifier.RANDOM_STATE).split(records))
     flipped = Y.copy()
     flipped[fold, d] = 1 - flipped[fold, d]
-    after = classifier.out_of_fold_predictions(records, flipped, book.ids, parents, folds=3)
+    after, _ = classifier.out_of_fold_predictions(records, flipped, book.ids, parents, folds=3)
     np.testing.assert_array_equal(after[fold], before[fold])

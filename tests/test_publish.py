@@ -252,7 +252,22 @@ async def test_similar_cases_share_the_most_codes(datasette):
 # --- the excerpt table -------------------------------------------------------------------
 
 
-async def test_excerpt_table_shows_chips_with_origin_and_filters_by_code(datasette):
+async def test_excerpt_table_shows_chips_with_origin_and_filters_by_code(db_copy):
+    # A model coding of its own, on an excerpt no human coded: how the seed model codes
+    # is not what this test is about.
+    conn = sqlite3.connect(db_copy)
+    with conn:
+        (uncoded,) = conn.execute(
+            "select id from excerpts where kind = 'paragraph' and id not in (select excerpt_id from codings) order by id limit 1"
+        ).fetchone()
+        conn.execute(
+            "insert into codings (excerpt_id, code_id, origin, score, model_run, codebook_version)"
+            " values (?, 'outdoor', 'model', 0.91, 'run-test', 'test')",
+            [uncoded],
+        )
+        conn.execute("update excerpts set codes = '[\"outdoor\"]' where id = ?", [uncoded])
+    conn.close()
+    datasette = _datasette(db_copy)
     page = await datasette.client.get("/casebase/excerpts", params={"codes__arraycontains": "walk_and_talk"})
     assert page.status_code == 200
     assert 'data-code="walk_and_talk"' in page.text and "menneske</small>" in page.text

@@ -182,27 +182,51 @@ def train(corpus: Path, codebook: Path, db_path: Path):
 
 
 @cli.command()
+@click.option("--size", type=click.IntRange(1), default=400, show_default=True, help="How many excerpts to draw.")
+@click.option("--seed", type=int, required=True, help="The random seed, recorded in the sample's name (e.g. today's date, 20261203).")
+@corpus_option
+@codebook_option
+@db_option
+def sample(size: int, seed: int, corpus: Path, codebook: Path, db_path: Path):
+    """Draw a random evaluation sample for coders: excerpts nobody has decided on.
+
+    Every kind of excerpt in proportion; deterministic for a seed. Written to
+    corpus/coding/samples/random-SEED.csv (never replaced). Code its excerpts
+    like any other; 'casebase evaluate' reports them as the random-sample
+    stratum: how the rules and the model do beyond the keywords.
+    """
+    from casebase import pipeline
+
+    drawn = pipeline.draw_sample(corpus, codebook, db_path, size, seed)
+    per_kind = ", ".join(f"{drawn.drawn[k]} of {drawn.population[k]} {k}" for k in sorted(drawn.population))
+    click.echo(f"Wrote {drawn.path}: {len(drawn.rows)} excerpts ({per_kind})")
+
+
+@cli.command()
 @corpus_option
 @codebook_option
 @db_option
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True)
-def evaluate(corpus: Path, codebook: Path, db_path: Path, folds: int):
-    """Cross-validate the classifier on the human decisions, beside the rules alone.
+@click.option(
+    "--answers",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Labelled texts outside the corpus (JSON Lines: id, text, codes) to measure on as their own stratum.",
+)
+def evaluate(corpus: Path, codebook: Path, db_path: Path, folds: int, answers: Path | None):
+    """Measure the classifier beside the rules alone, in strata.
 
-    Prints precision, recall, F1 and support per code with micro and macro
-    averages, and stores them in the model_runs and code_metrics tables.
+    Cross-validated on every human decision; on the random evaluation samples
+    (corpus/coding/samples/: text nobody chose by its words); and with
+    --answers on labelled texts outside the corpus. Per code precision, recall,
+    F1 and support, macro-F1, exact-set accuracy, and the routing: the share
+    the model codes on its own (auto) and how often those are right. Stored in
+    the model_runs, code_metrics and routing_curve tables.
     """
     from casebase import pipeline
-    from casebase.coding import evaluation, training
+    from casebase.coding import evaluation
 
-    directory = training.models_dir(db_path)
-    with pipeline.built_training_set(corpus, codebook, db_path) as training_set:
-        model, _ = training.current_model(training_set, directory)
-        if model is None:
-            raise CasebaseError("no human coding decisions to evaluate on", file=corpus / "coding")
-        result = evaluation.run(training_set, model, folds=folds, directory=directory)
-    evaluation.save(result, directory, db_path, model)
-    click.echo(evaluation.table(result, training_set.codebook))
+    figures, book = pipeline.evaluate(corpus, codebook, db_path, folds, answers)
+    click.echo(evaluation.table(figures, book))
 
 
 @cli.command()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from casebase import __version__
-from casebase.coding import agreement, codebook as codebook_mod, decision_files, evaluation, final_codes, model_files, training
+from casebase.coding import agreement, codebook as codebook_mod, decision_files, evaluation, final_codes, model_files, sampling, training
 from casebase.coding.out_of_fold import out_of_fold
 from casebase.coding.scoring import Scores
 from casebase.ingest import reading, sources
@@ -117,6 +117,10 @@ def check(corpus_dir: Path, codebook_path: Path) -> CheckReport:
     """The ingest stage run without writing anything, and the decisions placed on its
     excerpts: what ``casebase check`` reports. Raises on the first bad input."""
     codebook = codebook_mod.load(codebook_path)
+    from casebase.coding import rules
+    from casebase.nlp import danish
+
+    rules.RuleMatcher(danish.load_pipeline(), codebook)  # every pattern compiles, or one line names it
     counts, texts = [], {}
     for source in sources.load_sources(Path(corpus_dir)):
         source_reading = reading.SourceReading(source)
@@ -165,6 +169,40 @@ def classify(texts: list[str], codebook_path: Path, db_path: Path):
             yield from final_codes.code_texts(inputs, codebook, scorer)
 
 
+def draw_sample(corpus_dir: Path, codebook_path: Path, db_path: Path, size: int, seed: int, out: Path | None = None) -> sampling.Sample:
+    """A random evaluation sample of the excerpts no coder has decided on yet, every
+    kind in proportion, written to corpus/coding/samples/random-SEED.csv."""
+    build_if_needed(corpus_dir, db_path, codebook_path)
+    db = database.open_built(db_path)
+    try:
+        excerpts = [tuple(row) for row in db.execute("select id, kind, source_id, text from excerpts")]
+        decided = {row[0] for row in db.execute("select distinct excerpt_id from decisions where excerpt_id is not null")}
+    finally:
+        db.close()
+    chosen, population, counts = sampling.draw(excerpts, decided, size, seed)
+    path = out or sampling.samples_dir(corpus_dir) / f"random-{seed}.csv"
+    sampling.write(path, chosen)
+    return sampling.Sample(path, population, counts, chosen)
+
+
+def evaluate(corpus_dir: Path, codebook_path: Path, db_path: Path, folds: int, answers_path: Path | None = None):
+    """``casebase evaluate``: the model's figures in every stratum (see
+    ``coding.evaluation``), saved beside the model and in the database."""
+    directory = training.models_dir(db_path)
+    labelled = evaluation.read_labelled(answers_path, codebook_mod.load(codebook_path)) if answers_path else []
+    with built_training_set(corpus_dir, codebook_path, db_path) as training_set:
+        model, _ = training.current_model(training_set, directory)
+        if model is None:
+            raise CasebaseError("no human coding decisions to evaluate on", file=Path(corpus_dir) / "coding")
+        results = list(classify([text for _, text, _ in labelled], codebook_path, db_path)) if labelled else []
+        answers = [(item_id, codes, result) for (item_id, _, codes), result in zip(labelled, results)]
+        figures = evaluation.run(
+            training_set, model, folds=folds, directory=directory, sampled=sampling.sampled_ids(corpus_dir), answers=answers
+        )
+    evaluation.save(figures, directory, db_path, model)
+    return figures, training_set.codebook
+
+
 def ingest_and_analyse(db, corpus_dir: Path, codebook, cache_file: Path, processes: int, report: BuildReport, timer: StageTimer) -> None:
     """Stages ingest and nlp, streamed: every source read a batch at a time, each batch
     analysed (in worker processes while the previous one is written) and stored."""
@@ -183,6 +221,11 @@ def ingest_and_analyse(db, corpus_dir: Path, codebook, cache_file: Path, process
             report.sources += 1
             report.excerpts += source_reading.count
             report.cases += len(source_reading.cases)
+        examples = codebook.constructed_examples()
+        if examples:
+            lemmas, hits = analyser.analyse([text for _, _, text in examples])
+            with timer.timed("store"):
+                database.write_constructed_examples(db, examples, lemmas, hits)
         report.pipeline = analyser.name
     # Training fetches its excerpts' rule hits by id, the coding pass every excerpt's.
     db["rule_hits"].create_index(["excerpt_id"])
@@ -191,7 +234,10 @@ def ingest_and_analyse(db, corpus_dir: Path, codebook, cache_file: Path, process
 def _rule_hit_rows(excerpts, hits):
     for excerpt, found in zip(excerpts, hits):
         for h in found:
-            yield {"excerpt_id": excerpt.id, "code_id": h.code_id, "start": h.start, "end": h.end, "text": h.text, "pattern": h.pattern}
+            yield {
+                "excerpt_id": excerpt.id, "code_id": h.code_id, "start": h.start, "end": h.end,
+                "text": h.text, "pattern": h.pattern, "against": int(h.against),
+            }
 
 
 def code_excerpts(db, training_set: training.TrainingSet, model, processes: int, cache_file: Path, report: BuildReport, timer: StageTimer) -> None:
@@ -215,6 +261,7 @@ def code_excerpts(db, training_set: training.TrainingSet, model, processes: int,
             assignment = final_codes.final_codings(inputs, codebook, resolution, scorer, run, predictions)
             with timer.timed("store"):
                 database.write_codings(db, assignment.codings)
+                database.write_routes(db, assignment.routes)
                 if model:
                     database.write_suggestions(db, final_codes.suggestion_rows(inputs, assignment.scores, model.thresholds))
             for row in assignment.codings:
@@ -229,8 +276,10 @@ def store_results(db, training_set: training.TrainingSet, model, model_directory
     agreement figures, the codes per excerpt and case, and the indexes."""
     database.write_decisions(db, training_set.resolution.placed, training_set.resolution.unplaced)
     if model:
-        run_row, metrics = evaluation.model_run_rows(model, evaluation.read_evaluation(model_directory, model.metadata["run"]))
-        database.write_model_run(db, run_row, metrics)
+        run_row, metrics, curves = evaluation.model_run_rows(
+            model, evaluation.read_evaluation(model_directory, model.metadata["run"])
+        )
+        database.write_model_run(db, run_row, metrics, curves)
     database.write_agreement(db, agreement_rows)
     summaries.write(db)
     database.create_indexes(db)

@@ -1,4 +1,5 @@
-"""The classifier: scikit-learn, trained on human coding decisions only.
+"""The classifier: scikit-learn, trained on human coding decisions (and the codebook's
+constructed examples, marked as such).
 
 Features: word n-grams of the lemmas, character n-grams of the text (Danish
 compounds share their parts: "videosamtale", "videomøde"), and the codebook
@@ -6,8 +7,12 @@ rules that fired. One calibrated logistic regression per code; each code's
 threshold is chosen by cross-validation on the training data; outputs are
 made consistent with the codebook's hierarchy (a child implies its parent).
 
-A code with too few human examples on either side is not trained; the rules
-code it instead, and the metrics say so.
+A code with too few examples on either side is not trained; the rules code it
+instead, and the metrics say so. Constructed examples (sentences coders wrote
+for a code, see codebook.yaml) join every training fold but are never scored:
+thresholds, calibration and every figure come from human decisions only. Each
+model also carries its routing operating point (``routing``): which of its
+codings can stand alone at the target precision.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import platform
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from casebase.coding import routing
 from casebase.coding.model_files import MIN_EXAMPLES, MODEL_FORMAT, training_hash
 
 RANDOM_STATE = 0
@@ -33,13 +39,69 @@ def _field(records, name):
     return [record[name] for record in records]
 
 
+AGAINST = "not:"  # a code's exclude pattern fired: evidence against it
+
+
 def _rule_codes(records):
-    return [" ".join(record["rules"]) for record in records]
+    return [" ".join(record["rules"] + [AGAINST + c for c in record.get("against", ())]) for record in records]
+
+
+class CompoundParts(BaseEstimator, TransformerMixin):
+    """Danish compounds split into modifier and head, as words: "familiebehandlingen"
+    (lemma familiebehandling) gives "familie" and "behandling", "videosamtaler" gives
+    "video" and "samtale". A word is split where its longest ending (at least four
+    letters) and the rest before it (at least three, a linking s or e dropped) are both
+    words of the training texts, so a compound the model never saw still shares its
+    parts with the words it did ("skærmsamtale" → skærm + samtale)."""
+
+    MIN_HEAD = 4
+    MIN_MODIFIER = 3
+
+    def fit(self, lemmas, y=None):
+        self.vocabulary_ = {w for text in lemmas for w in text.split() if w.isalpha()}
+        self._splits = {}
+        return self
+
+    def split(self, word: str) -> tuple[str, ...]:
+        known = self._splits.get(word)
+        if known is not None:
+            return known
+        parts: tuple[str, ...] = ()
+        if word.isalpha() and len(word) >= self.MIN_HEAD + self.MIN_MODIFIER:
+            for cut in range(self.MIN_MODIFIER, len(word) - self.MIN_HEAD + 1):
+                head, modifier = word[cut:], word[:cut]
+                if head not in self.vocabulary_:
+                    continue
+                for candidate in (modifier, modifier[:-1] if modifier[-1:] in "se" else None):
+                    if candidate and len(candidate) >= self.MIN_MODIFIER and candidate in self.vocabulary_:
+                        parts = (candidate, head)
+                        break
+                if parts:
+                    break
+        if len(self._splits) < 500_000:  # a cache, bounded: a million excerpts repeat their words
+            self._splits[word] = parts
+        return parts
+
+    def transform(self, lemmas):
+        # The leading "_" keeps the vocabulary from being empty where no word is a
+        # compound (a new project's first few decisions): the same for every text, it
+        # carries no information.
+        return ["_ " + " ".join(p for w in text.split() for p in self.split(w)) for text in lemmas]
 
 
 def make_features(code_ids: list[str]) -> FeatureUnion:
     return FeatureUnion(
         [
+            (
+                "compound_parts",
+                Pipeline(
+                    [
+                        ("select", FunctionTransformer(_field, kw_args={"name": "lemmas"})),
+                        ("split", CompoundParts()),
+                        ("tfidf", TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")),
+                    ]
+                ),
+            ),
             (
                 "lemma_ngrams",
                 Pipeline(
@@ -76,7 +138,10 @@ def make_features(code_ids: list[str]) -> FeatureUnion:
                         (
                             "onehot",
                             CountVectorizer(
-                                binary=True, lowercase=False, token_pattern=r"\S+", vocabulary=code_ids
+                                binary=True,
+                                lowercase=False,
+                                token_pattern=r"\S+",
+                                vocabulary=list(code_ids) + [AGAINST + c for c in code_ids],
                             ),
                         ),
                     ]
@@ -117,17 +182,32 @@ class SigmoidCalibrated(BaseEstimator, ClassifierMixin):
         self.cv = cv
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, extra_X=None, extra_y=None):
+        """``extra_X``/``extra_y`` (constructed examples) join every training fold and
+        the final fit, but are never predicted out of fold: calibration rests on
+        human decisions alone."""
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-        oof = cross_val_predict(clone(self.estimator), X, y, cv=folds, method="decision_function")
+        oof = np.empty(len(y))
+        for train, test in folds.split(np.zeros(len(y)), y):
+            X_train, y_train = _with_extra(X[train], y[train], extra_X, extra_y)
+            oof[test] = clone(self.estimator).fit(X_train, y_train).decision_function(X[test])
         self.calibrator_ = LogisticRegression(C=1e6).fit(oof.reshape(-1, 1), y)
         self.oof_proba_ = self.calibrator_.predict_proba(oof.reshape(-1, 1))[:, 1]
-        self.estimator_ = clone(self.estimator).fit(X, y)
+        self.estimator_ = clone(self.estimator).fit(*_with_extra(X, y, extra_X, extra_y))
         self.classes_ = self.estimator_.classes_
         return self
 
     def predict_proba(self, X):
         return self.calibrator_.predict_proba(self.estimator_.decision_function(X).reshape(-1, 1))
+
+
+def _with_extra(X, y, extra_X, extra_y):
+    if extra_X is None or extra_X.shape[0] == 0:
+        return X, y
+    from scipy import sparse
+
+    stack = sparse.vstack if sparse.issparse(X) else np.vstack
+    return stack([X, extra_X]), np.concatenate([y, extra_y])
 
 
 class CodeClassifier(BaseEstimator, ClassifierMixin):
@@ -146,26 +226,34 @@ class CodeClassifier(BaseEstimator, ClassifierMixin):
         self.cv = cv
         self.random_state = random_state
 
-    def fit(self, X, Y):
+    def fit(self, X, Y, constructed=None):
+        """``constructed``: a mask of the rows that are constructed examples."""
         Y = np.asarray(Y, dtype=float)
+        constructed = np.zeros(len(Y), dtype=bool) if constructed is None else np.asarray(constructed, dtype=bool)
         self.estimators_ = {}
         self.thresholds_ = {}
         self.support_ = {}
+        self.constructed_support_ = {}
         self.cv_metrics_ = {}
+        self.oof_ = {}  # code -> (human row indices, out-of-fold probabilities)
         for j, code in enumerate(self.code_ids):
             judged = ~np.isnan(Y[:, j])
-            y = Y[judged, j].astype(int)
+            human, extra = np.flatnonzero(judged & ~constructed), np.flatnonzero(judged & constructed)
+            y, extra_y = Y[human, j].astype(int), Y[extra, j].astype(int)
             positives, negatives = int(y.sum()), int(len(y) - y.sum())
             self.support_[code] = positives
-            if min(positives, negatives) < self.min_examples:
+            self.constructed_support_[code] = [int(extra_y.sum()), int(len(extra_y) - extra_y.sum())]
+            all_positives, all_negatives = positives + int(extra_y.sum()), negatives + int(len(extra_y) - extra_y.sum())
+            # Calibration needs human examples on both sides in every fold.
+            if min(all_positives, all_negatives) < self.min_examples or min(positives, negatives) < 2:
                 continue
             estimator = SigmoidCalibrated(
                 LogisticRegression(
                     C=self.C, class_weight="balanced", solver="liblinear", max_iter=5000, random_state=self.random_state
                 ),
-                cv=min(self.cv, positives),
+                cv=min(self.cv, positives, negatives),
                 random_state=self.random_state,
-            ).fit(X[judged], y)
+            ).fit(X[human], y, X[extra], extra_y)
             scores = estimator.oof_proba_
             self.thresholds_[code] = best_threshold(y, scores)
             # The out-of-fold figures at the chosen threshold: a first, slightly
@@ -174,6 +262,7 @@ class CodeClassifier(BaseEstimator, ClassifierMixin):
             p, r, f = _prf(y, (scores >= self.thresholds_[code]).astype(int))
             self.cv_metrics_[code] = {"precision": p, "recall": r, "f1": f, "support": positives, "judged": len(y)}
             self.estimators_[code] = estimator
+            self.oof_[code] = (human, scores)
         return self
 
     @property
@@ -277,20 +366,39 @@ class Model:
         return scores, codes
 
 
-def train(records: list[dict], Y, code_ids: list[str], parents: dict[str, str], metadata: dict | None = None) -> Model:
+def train(
+    records: list[dict],
+    Y,
+    code_ids: list[str],
+    parents: dict[str, str],
+    metadata: dict | None = None,
+    constructed: tuple[list[dict], np.ndarray] | None = None,
+    target: float = routing.DEFAULT_TARGET,
+) -> Model:
+    """A model trained on the human decisions (``records``, ``Y``) and the constructed
+    examples, with its routing operating point at ``target`` precision."""
     Y = np.asarray(Y, dtype=float)
-    pipeline = make_pipeline(code_ids, parents).fit(records, Y)
+    all_records, all_Y, mask = with_constructed(records, Y, constructed)
+    pipeline = make_pipeline(code_ids, parents).fit(all_records, all_Y, codes__constructed=mask)
+    codes = pipeline.named_steps["codes"]
+    lemma_features = dict(pipeline.named_steps["features"].transformer_list)["lemma_ngrams"]
+    vocabulary = {term for term in lemma_features.named_steps["tfidf"].vocabulary_ if " " not in term}
     import sklearn
     import spacy
 
     info = {
         "training_examples": len(records),
-        "training_hash": training_hash(records, Y),
+        "constructed_examples": int(mask.sum()),
+        "constructed_support": codes.constructed_support_,
+        "training_hash": training_hash(all_records, all_Y),
+        "routing": routing_point(codes, records, Y, code_ids, target, vocabulary),
+        # The words the model has seen: a text made of others is routed to review.
+        "lemma_vocabulary": sorted(vocabulary),
         "code_ids": list(code_ids),
-        "trained_codes": pipeline.named_steps["codes"].trained_codes,
-        "thresholds": pipeline.named_steps["codes"].thresholds_,
-        "support": pipeline.named_steps["codes"].support_,
-        "cv_metrics": pipeline.named_steps["codes"].cv_metrics_,
+        "trained_codes": codes.trained_codes,
+        "thresholds": codes.thresholds_,
+        "support": codes.support_,
+        "cv_metrics": codes.cv_metrics_,
         "min_examples": MIN_EXAMPLES,
         "model_format": MODEL_FORMAT,
         "random_state": RANDOM_STATE,
@@ -303,6 +411,54 @@ def train(records: list[dict], Y, code_ids: list[str], parents: dict[str, str], 
     }
     info.update(metadata or {})
     return Model(pipeline=pipeline, code_ids=list(code_ids), metadata=info)
+
+
+def with_constructed(records: list[dict], Y: np.ndarray, constructed) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Human rows first, then the constructed examples; and the mask of the latter."""
+    if not constructed or not len(constructed[0]):
+        return list(records), Y, np.zeros(len(records), dtype=bool)
+    extra_records, extra_Y = constructed
+    mask = np.r_[np.zeros(len(records), dtype=bool), np.ones(len(extra_records), dtype=bool)]
+    return list(records) + list(extra_records), np.vstack([Y, np.asarray(extra_Y, dtype=float)]), mask
+
+
+def rule_matrix(records: list[dict], code_ids: list[str]) -> np.ndarray:
+    """1 where the rules alone code the record for the code, else 0."""
+    index = {code: j for j, code in enumerate(code_ids)}
+    rules = np.zeros((len(records), len(code_ids)))
+    for i, record in enumerate(records):
+        for code in record["rules"]:
+            if code in index:
+                rules[i, index[code]] = 1
+    return rules
+
+
+def routing_point(
+    codes: CodeClassifier, records: list[dict], Y: np.ndarray, code_ids: list[str], target: float, vocabulary: set[str]
+) -> dict:
+    """The coverage–precision curve of the human decisions' out-of-fold predictions
+    and its operating point at ``target`` (see ``routing``): what the router does to
+    an excerpt (the rules' word and unknown text to review) is done here too, so the
+    point holds for the excerpts it lets through."""
+    P = np.full(Y.shape, np.nan)
+    for j, code in enumerate(code_ids):
+        if code in codes.oof_:
+            rows, scores = codes.oof_[code]
+            P[rows, j] = scores
+    thresholds = np.array([codes.thresholds_.get(code, np.nan) for code in code_ids])
+    predicted = codes.predict_from_scores(np.where(np.isnan(P), 0.0, P))
+    rules = rule_matrix(records, code_ids)
+    system = np.where(np.isnan(predicted), rules, predicted)
+    judged = ~np.isnan(Y)
+    correct = np.all((system == Y) | ~judged, axis=1)
+    conf = routing.confidence(P, np.where(np.isnan(thresholds), 0.5, thresholds))
+    untrained = np.array([code not in codes.estimators_ for code in code_ids])
+    conf[np.any(rules[:, untrained] == 1, axis=1)] = 0.0  # the rules' word goes to review
+    for i, record in enumerate(records):
+        if routing.unknown_text(record, vocabulary):
+            conf[i] = 0.0
+    points = routing.curve(conf, correct) if len(records) else []
+    return routing.operating_point(points, target, len(records)) | {"curve": routing.thin(points), "examples": len(records)}
 
 
 @dataclass
@@ -333,19 +489,26 @@ def out_of_fold_predictions(
     code_ids: list[str],
     parents: dict[str, str],
     folds: int = 5,
-) -> np.ndarray:
-    """Each example's codes as predicted by a model trained without it (k-fold):
-    1/0 per code, NaN where that fold's model had too few examples for the code.
-    A model scored on its own training data would look better than it is."""
+    constructed=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each human decision's codes as predicted by a model trained without it (k-fold;
+    the constructed examples join every training fold): 1/0 per code, and the
+    calibrated probabilities; NaN where that fold's model had too few examples for
+    the code. A model scored on its own training data would look better than it is."""
     from sklearn.model_selection import KFold
 
     Y = np.asarray(Y, dtype=float)
     predicted = np.full(Y.shape, np.nan)
+    probabilities = np.full(Y.shape, np.nan)
     splitter = KFold(n_splits=folds, shuffle=True, random_state=RANDOM_STATE)
     for train_idx, test_idx in splitter.split(np.arange(len(records))):
-        pipeline = make_pipeline(code_ids, parents).fit([records[i] for i in train_idx], Y[train_idx])
-        predicted[test_idx] = pipeline.predict([records[i] for i in test_idx])
-    return predicted
+        train_records, train_Y, mask = with_constructed([records[i] for i in train_idx], Y[train_idx], constructed)
+        pipeline = make_pipeline(code_ids, parents).fit(train_records, train_Y, codes__constructed=mask)
+        features = pipeline.named_steps["features"].transform([records[i] for i in test_idx])
+        codes = pipeline.named_steps["codes"]
+        probabilities[test_idx] = codes.predict_proba(features)
+        predicted[test_idx] = codes.predict_from_scores(probabilities[test_idx])
+    return predicted, probabilities
 
 
 def evaluate(
@@ -355,6 +518,7 @@ def evaluate(
     parents: dict[str, str],
     folds: int = 5,
     predicted: np.ndarray | None = None,
+    constructed=None,
 ) -> dict:
     """K-fold cross-validation on the human decisions.
 
@@ -367,16 +531,13 @@ def evaluate(
     Y = np.asarray(Y, dtype=float)
     n = len(records)
     index = {code: j for j, code in enumerate(code_ids)}
-    rules = np.zeros(Y.shape)
-    for i, rec in enumerate(records):
-        for code in rec["rules"]:
-            if code in index:
-                rules[i, index[code]] = 1
+    rules = rule_matrix(records, code_ids)
     if predicted is None:
-        predicted = out_of_fold_predictions(records, Y, code_ids, parents, folds)
+        predicted, _ = out_of_fold_predictions(records, Y, code_ids, parents, folds, constructed)
     # Codes a fold's model could not learn fall back to the rules, as in a build.
     system = np.where(np.isnan(predicted), rules, predicted)
-    full = make_pipeline(code_ids, parents).fit(records, Y).named_steps["codes"]
+    all_records, all_Y, mask = with_constructed(records, Y, constructed)
+    full = make_pipeline(code_ids, parents).fit(all_records, all_Y, codes__constructed=mask).named_steps["codes"]
     result = {"examples": n, "folds": folds, "codes": {}, "baseline": {}}
     micro = {"system": [0, 0, 0], "baseline": [0, 0, 0]}
     for code in code_ids:

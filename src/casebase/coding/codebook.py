@@ -88,6 +88,21 @@ class Codebook:
     def children(self, code_id: str | None) -> list[str]:
         return [c.id for c in self.codes.values() if c.parent == code_id]
 
+    def descendants(self, code_id: str) -> list[str]:
+        found = []
+        for child in self.children(code_id):
+            found += [child] + self.descendants(child)
+        return found
+
+    def constructed_examples(self) -> list[tuple[str, str, str]]:
+        """(code id, "positive" or "negative", text) for every constructed example."""
+        return [
+            (code.id, polarity, text)
+            for code in self.codes.values()
+            for polarity, texts in (("positive", code.constructed_positive), ("negative", code.constructed_negative))
+            for text in texts
+        ]
+
     def close(self, code_ids) -> list[str]:
         """The codes with every ancestor added, in codebook order."""
         closed = set()

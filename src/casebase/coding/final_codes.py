@@ -9,13 +9,14 @@ codebook version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from casebase.coding.codebook import Codebook
 from casebase.coding.decision_files import Placed, Resolution
-from casebase.coding.rules import RuleHit
+from casebase.coding import routing
+from casebase.coding.rules import RuleHit, rule_codes
 
 
 @dataclass
@@ -28,8 +29,12 @@ class ExcerptInput:
 
 def record(excerpt: ExcerptInput, codebook: Codebook) -> dict:
     """The classifier's view of an excerpt."""
-    rule_codes = codebook.close({hit.code_id for hit in excerpt.rule_hits})
-    return {"text": excerpt.text, "lemmas": excerpt.lemmas, "rules": rule_codes}
+    return {
+        "text": excerpt.text,
+        "lemmas": excerpt.lemmas,
+        "rules": rule_codes(excerpt.rule_hits, codebook),
+        "against": sorted({hit.code_id for hit in excerpt.rule_hits if hit.against}),
+    }
 
 
 def label_matrix(placed: list[Placed], code_ids: list[str]) -> np.ndarray:
@@ -58,6 +63,7 @@ def training_decisions(resolution: Resolution) -> list[Placed]:
 class Assignment:
     codings: list[dict]  # rows for ``codings``: only codes present, each with its origin
     scores: list[dict[str, float]]  # the model's score per trained code, one dict per excerpt
+    routes: list[dict] = field(default_factory=list)  # rows for ``routes``: one per excerpt
 
 
 def final_codings(
@@ -81,8 +87,15 @@ def final_codings(
         else:
             scores, predicted = [{} for _ in excerpts], [[] for _ in excerpts]
     rows: list[dict] = []
+    routes: list[dict] = []
+    router = Router(model, codebook) if model else None
     for excerpt, rec, score, model_codes in zip(excerpts, records, scores, predicted):
         decision = human.get(excerpt.id)
+        if decision:
+            routes.append({"excerpt_id": excerpt.id, "route": "human", "expected_precision": None, "confidence": None})
+        else:
+            route, expected, confidence = router.route(rec, score) if router else ("review", None, None)
+            routes.append({"excerpt_id": excerpt.id, "route": route, "expected_precision": expected, "confidence": confidence})
         chosen: dict[str, dict] = {}
         for code in codebook.codes:
             if decision and code in decision.judged:
@@ -119,7 +132,31 @@ def final_codings(
         for code in codebook.codes:
             if code in chosen:
                 rows.append({"excerpt_id": excerpt.id, "code_id": code, **chosen[code]})
-    return Assignment(rows, scores)
+    return Assignment(rows, scores, routes)
+
+
+class Router:
+    """``route``, ``expected_precision`` and confidence of an excerpt the model coded,
+    from its scores and the model's metadata alone (see ``routing``)."""
+
+    def __init__(self, model, codebook: Codebook):
+        meta = model.metadata
+        self.routing = meta.get("routing") or {}
+        self.vocabulary = set(meta.get("lemma_vocabulary") or ())
+        self.trained = set(model.trained_codes)
+        self.thresholds = model.thresholds
+        self.code_ids = list(codebook.codes)
+
+    def route(self, rec: dict, score: dict[str, float]) -> tuple[str, float | None, float]:
+        import numpy as np
+
+        codes = [c for c in self.code_ids if c in self.trained and c in score]
+        probabilities = np.array([[score[c] for c in codes]], dtype=float)
+        thresholds = np.array([self.thresholds[c] for c in codes], dtype=float)
+        confidence = float(routing.confidence(probabilities, thresholds)[0]) if codes else 0.0
+        unmodelled = any(c not in self.trained for c in rec["rules"])
+        route, expected = routing.route(confidence, rec, self.vocabulary, unmodelled, self.routing)
+        return route, expected, round(confidence, 4)
 
 
 def suggestion_rows(excerpts: list[ExcerptInput], scores: list[dict[str, float]], thresholds: dict[str, float]):
@@ -146,18 +183,25 @@ def code_texts(inputs: list[ExcerptInput], codebook: Codebook, model=None) -> li
         per_text.setdefault(row["excerpt_id"], []).append(row)
     trained = set(model.trained_codes) if model else set()
     out = []
-    for excerpt, scores in zip(inputs, assignment.scores):
+    for excerpt, scores, route in zip(inputs, assignment.scores, assignment.routes):
         coded = {row["code_id"]: row["origin"] for row in per_text.get(excerpt.id, [])}
-        rule_codes = set(codebook.close({h.code_id for h in excerpt.rule_hits}))
+        by_rules = set(rule_codes(excerpt.rule_hits, codebook))
         out.append(
             {
                 "text": excerpt.text,
                 "codes": [c for c in codebook.codes if c in coded],
                 "scores": {
-                    c: (scores[c] if c in trained else (1.0 if c in rule_codes else 0.0)) for c in codebook.codes
+                    c: (scores[c] if c in trained else (1.0 if c in by_rules else 0.0)) for c in codebook.codes
                 },
                 "origins": coded,
-                "evidence": [{"code": h.code_id, "text": h.text, "start": h.start, "end": h.end} for h in excerpt.rule_hits],
+                "route": route["route"],
+                "expected_precision": route["expected_precision"],
+                "confidence": route["confidence"],
+                "rule_codes": sorted(by_rules, key=list(codebook.codes).index),
+                "evidence": [
+                    {"code": h.code_id, "text": h.text, "start": h.start, "end": h.end} | ({"against": True} if h.against else {})
+                    for h in excerpt.rule_hits
+                ],
             }
         )
     return out

@@ -27,6 +27,7 @@ class OutOfFold:
     code_ids: list[str]
     predicted: np.ndarray  # 1/0 per code; NaN where the fold's model had too few examples
     folds: int
+    probabilities: np.ndarray  # calibrated, per code; NaN as above
 
 
 def out_of_fold(prepared: TrainingSet, directory: Path, folds: int | None = None, compute: bool = True) -> OutOfFold | None:
@@ -45,6 +46,8 @@ def out_of_fold(prepared: TrainingSet, directory: Path, folds: int | None = None
     excerpt_ids = [p.excerpt_id for p in final_codes.training_decisions(prepared.resolution)]
     key = {
         "training_hash": model_files.training_hash(records, Y),
+        "constructed_hash": model_files.training_hash(*prepared.constructed_data()),
+        "format": 2,
         "codebook_version": prepared.codebook.version,
         "nlp_pipeline": prepared.pipeline_name,
         "code_ids": prepared.codebook.ids,
@@ -63,20 +66,24 @@ def out_of_fold(prepared: TrainingSet, directory: Path, folds: int | None = None
         and (folds is None or saved.get("folds") == folds)
     ):
         predicted = np.array(saved["predicted"], dtype=float).reshape(Y.shape)  # null -> NaN
-        return OutOfFold(run, excerpt_ids, list(key["code_ids"]), predicted, saved["folds"])
+        probabilities = np.array(saved["probabilities"], dtype=float).reshape(Y.shape)
+        return OutOfFold(run, excerpt_ids, list(key["code_ids"]), predicted, saved["folds"], probabilities)
     if not compute:
         return None
     wanted = folds or DEFAULT_FOLDS
     if not model_files.learnable(Y):
         # No code has enough examples to be learnt: nothing to train, nothing predicted.
         predicted, used = np.full(Y.shape, np.nan), min(wanted, len(records))
+        probabilities = predicted.copy()
     else:
         used = min(wanted, len(records))
         from casebase.coding import classifier
 
         parents = {c.id: c.parent for c in prepared.codebook.codes.values() if c.parent}
-        predicted = classifier.out_of_fold_predictions(records, Y, prepared.codebook.ids, parents, folds=used)
-    result = OutOfFold(run, excerpt_ids, list(key["code_ids"]), predicted, used)
+        predicted, probabilities = classifier.out_of_fold_predictions(
+            records, Y, prepared.codebook.ids, parents, folds=used, constructed=prepared.constructed_data()
+        )
+    result = OutOfFold(run, excerpt_ids, list(key["code_ids"]), predicted, used, probabilities)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{OUT_OF_FOLD_FILE}.tmp"
@@ -87,6 +94,7 @@ def out_of_fold(prepared: TrainingSet, directory: Path, folds: int | None = None
                 "folds": used,
                 "excerpt_ids": excerpt_ids,
                 "predicted": [[None if np.isnan(v) else int(v) for v in row] for row in predicted],
+                "probabilities": [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in probabilities],
             }
         ),
         encoding="utf-8",

@@ -14,6 +14,12 @@ each word the matcher meets is tested against the wildcards once, and the
 compounds found are added as exact phrases to a PhraseMatcher (hash lookups in
 C). Patterns with a lone ``*`` go to a Matcher with exact token values.
 A hit keeps its evidence: the matched span and the pattern that fired.
+
+A code's ``exclude_patterns`` compile the same way into hits marked
+``against``: words that signal the code's exclusion criteria (telefonisk
+kontakt for digital omstilling). They are evidence against the code: the rules
+alone do not code it, the model sees them as features, coders see them
+highlighted.
 """
 
 from __future__ import annotations
@@ -40,6 +46,18 @@ class RuleHit:
     end: int
     text: str
     pattern: str
+    against: bool = False  # an exclude pattern: evidence against the code
+
+    def as_tuple(self) -> tuple:
+        return (self.code_id, self.start, self.end, self.text, self.pattern, self.against)
+
+
+def rule_codes(hits: list[RuleHit], codebook: Codebook) -> list[str]:
+    """The codes the rules alone assign: a pattern of the code (or of a child) fired
+    and no exclude pattern of that code did; with their ancestors."""
+    against = {hit.code_id for hit in hits if hit.against}
+    found = codebook.close({hit.code_id for hit in hits if not hit.against})
+    return codebook.close({code for code in found if code not in against})
 
 
 @dataclass
@@ -76,6 +94,7 @@ class CompiledPattern:
     code_id: str
     text: str
     words: list[WordSpec]
+    against: bool = False
     added: set = field(default_factory=set)  # phrases already in the matchers
 
     @property
@@ -105,10 +124,11 @@ class RuleMatcher:
         self._sequence_hashes: set[int] | None = None
         self._sequence_version = -1
         for code in codebook.codes.values():
-            for index, pattern in enumerate(code.patterns):
-                key = f"{code.id}#{index}"
+            listed = [(f"{code.id}#{i}", p, False) for i, p in enumerate(code.patterns)]
+            listed += [(f"{code.id}!{i}", p, True) for i, p in enumerate(code.exclude_patterns)]
+            for key, pattern, against in listed:
                 try:
-                    compiled = CompiledPattern(key, code.id, pattern.text, self._compile(pattern.text))
+                    compiled = CompiledPattern(key, code.id, pattern.text, self._compile(pattern.text), against)
                     self.patterns[key] = compiled
                     for word in compiled.words:
                         if word.is_wildcard:
@@ -228,13 +248,14 @@ class RuleMatcher:
             for match_id, start, end in matcher(doc):
                 pattern = self.patterns[strings[match_id]]
                 span = doc[start:end]
-                key = (pattern.code_id, span.start_char, span.end_char)
-                found.setdefault(key, RuleHit(pattern.code_id, span.start_char, span.end_char, span.text, pattern.text))
-        return sorted(found.values(), key=lambda h: (h.start, h.code_id))
+                key = (pattern.code_id, pattern.against, span.start_char, span.end_char)
+                found.setdefault(
+                    key, RuleHit(pattern.code_id, span.start_char, span.end_char, span.text, pattern.text, pattern.against)
+                )
+        return sorted(found.values(), key=lambda h: (h.start, h.code_id, h.against))
 
     def codes(self, hits: list[RuleHit]) -> list[str]:
-        """The codes the rules assign: every hit's code, with its ancestors."""
-        return self.codebook.close({hit.code_id for hit in hits})
+        return rule_codes(hits, self.codebook)
 
 
 def ruleset_key(codebook: Codebook, pipeline_name: str) -> str:
@@ -244,5 +265,8 @@ def ruleset_key(codebook: Codebook, pipeline_name: str) -> str:
     import hashlib
     import json
 
-    content = [pipeline_name] + [[code.id, [p.text for p in code.patterns]] for code in codebook.codes.values()]
+    content = [pipeline_name] + [
+        [code.id, [p.text for p in code.patterns]] + ([[p.text for p in code.exclude_patterns]] if code.exclude_patterns else [])
+        for code in codebook.codes.values()
+    ]
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]

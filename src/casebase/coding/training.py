@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+
+import numpy as np
 
 from casebase.coding import codebook as codebook_mod, decision_files, final_codes, model_files, rules
 from casebase.ingest import reading
@@ -31,6 +33,7 @@ class TrainingSet:
     resolution: decision_files.Resolution
     pipeline_name: str
     inputs_for: Callable[[list[str]], dict[str, final_codes.ExcerptInput]]
+    constructed: list[tuple[str, str, final_codes.ExcerptInput]] = field(default_factory=list)  # code, polarity, input
 
     def training_data(self):
         """Records and label matrix of the human decisions, one per excerpt."""
@@ -38,6 +41,21 @@ class TrainingSet:
         by_id = self.inputs_for([d.excerpt_id for d in decisions])
         records = [final_codes.record(by_id[d.excerpt_id], self.codebook) for d in decisions]
         return records, final_codes.label_matrix(decisions, self.codebook.ids)
+
+    def constructed_data(self):
+        """Records and labels of the codebook's constructed examples: a positive
+        carries its code and the code's ancestors, a negative lacks its code and
+        the code's descendants; the other codes are not judged."""
+        ids = self.codebook.ids
+        Y = np.full((len(self.constructed), len(ids)), np.nan)
+        for i, (code, polarity, _) in enumerate(self.constructed):
+            if polarity == "positive":
+                for c in self.codebook.close([code]):
+                    Y[i, ids.index(c)] = 1
+            else:
+                for c in [code] + self.codebook.descendants(code):
+                    Y[i, ids.index(c)] = 0
+        return [final_codes.record(e, self.codebook) for _, _, e in self.constructed], Y
 
 
 def models_dir(db_path: Path) -> Path:
@@ -50,9 +68,10 @@ def current_model(prepared: TrainingSet, directory: Path, force: bool = False) -
     trained (and saved) one. None when there are no decisions, or too few for any
     code to be learnt (the rules code alone then)."""
     records, Y = prepared.training_data()
-    if not records or not model_files.learnable(Y):
+    constructed = prepared.constructed_data()
+    if not records or not model_files.learnable(np.vstack([Y, constructed[1]])):
         return None, False
-    wanted = model_files.training_hash(records, Y)
+    wanted = model_files.training_hash(records + constructed[0], np.vstack([Y, constructed[1]]))
     saved = model_files.read_metadata(directory)
     key = model_key(prepared)
     if (
@@ -83,6 +102,7 @@ def current_model(prepared: TrainingSet, directory: Path, force: bool = False) -
             "created": decision_files.now(),
             "run": run_id(wanted),
         },
+        constructed=constructed,
     )
     model_files.save(model, directory)
     return model, True
@@ -92,7 +112,10 @@ def model_key(prepared: TrainingSet) -> str:
     """What of the codebook a model depends on: the codes, their hierarchy and the
     patterns whose hits are features (``training_hash`` covers the texts and labels)."""
     book = prepared.codebook
-    content = [[c.id, c.parent, [p.text for p in c.patterns]] for c in book.codes.values()]
+    content = [
+        [c.id, c.parent, [p.text for p in c.patterns]] + ([[p.text for p in c.exclude_patterns]] if c.exclude_patterns else [])
+        for c in book.codes.values()
+    ]
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
@@ -122,4 +145,5 @@ def for_database(db, corpus_dir: Path, codebook: codebook_mod.Codebook, pipeline
         resolution,
         pipeline_name,
         lambda ids: {e.id: e for batch in stored_inputs(db, ids) for e in batch},
+        database.constructed_examples(db),
     )

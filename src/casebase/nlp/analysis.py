@@ -44,7 +44,7 @@ def analyse_texts(matcher: rules.RuleMatcher, texts: list[str], tokens: bool = T
 
     out = []
     for doc in matcher.nlp.pipe(texts, batch_size=256):
-        hits = [(h.code_id, h.start, h.end, h.text, h.pattern) for h in matcher.hits(doc)]
+        hits = [h.as_tuple() for h in matcher.hits(doc)]
         out.append((danish.doc_lemmas(doc), hits, analysis_cache.encode_tokens(doc) if tokens else ""))
     return out
 

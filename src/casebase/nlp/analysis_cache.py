@@ -85,7 +85,7 @@ class AnalysisCache:
         return self._select("select key, lemmas, tokens from docs where key in ({marks})", keys)
 
     def hits(self, ruleset: str, keys: list[bytes]) -> dict[bytes, list[tuple]]:
-        """Rule hits as (code_id, start, end, text, pattern) per key matched under ``ruleset``."""
+        """Rule hits as (code_id, start, end, text, pattern[, against]) per key matched under ``ruleset``."""
         rows = self._select("select key, hits from hits where ruleset = ? and key in ({marks})", keys, [ruleset])
         return {key: [tuple(h) for h in json.loads(value[0])] for key, value in rows.items()}
 
@@ -95,7 +95,7 @@ class AnalysisCache:
         conn.executemany("insert or replace into docs values (?, ?, ?)", docs)
         conn.executemany(
             "insert or replace into hits values (?, ?, ?)",
-            ((ruleset, key, json.dumps([[h.code_id, h.start, h.end, h.text, h.pattern] for h in found], ensure_ascii=False)) for ruleset, key, found in hits),
+            ((ruleset, key, json.dumps([list(h.as_tuple()) for h in found], ensure_ascii=False)) for ruleset, key, found in hits),
         )
         conn.execute("commit")
 

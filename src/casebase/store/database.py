@@ -125,8 +125,18 @@ def create_schema(db: sqlite_utils.Database) -> None:
         foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
     )
     db["rule_hits"].create(
-        {"excerpt_id": str, "code_id": str, "start": int, "end": int, "text": str, "pattern": str},
+        {"excerpt_id": str, "code_id": str, "start": int, "end": int, "text": str, "pattern": str, "against": int},
         foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
+    )
+    db["routes"].create(
+        {"excerpt_id": str, "route": str, "expected_precision": float, "confidence": float},
+        pk="excerpt_id",
+        foreign_keys=[("excerpt_id", "excerpts", "id")],
+    )
+    db["constructed_examples"].create(
+        {"id": str, "code_id": str, "polarity": str, "text": str, "lemmas": str, "rule_hits": str},
+        pk="id",
+        foreign_keys=[("code_id", "codes", "id")],
     )
     db["decisions"].create(
         {
@@ -164,6 +174,11 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "macro_f1": float,
             "baseline_micro_f1": float,
             "baseline_macro_f1": float,
+            "constructed_examples": int,
+            "target_precision": float,
+            "route_threshold": float,
+            "route_coverage": float,
+            "route_precision": float,
         },
         pk="id",
     )
@@ -171,6 +186,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
         {
             "run": str,
             "system": str,
+            "stratum": str,
             "code_id": str,
             "precision": float,
             "recall": float,
@@ -179,8 +195,12 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "judged": int,
             "origin": str,
         },
-        pk=("run", "system", "code_id"),
+        pk=("run", "system", "stratum", "code_id"),
         foreign_keys=[("run", "model_runs", "id"), ("code_id", "codes", "id")],
+    )
+    db["routing_curve"].create(
+        {"run": str, "stratum": str, "confidence": float, "precision": float, "coverage": float},
+        foreign_keys=[("run", "model_runs", "id")],
     )
     create_agreement_table(db)
 
@@ -219,6 +239,7 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     db["attributes"].create_index(["name", "value"])
     db["codings"].create_index(["code_id", "origin"])
     db["codings"].create_index(["origin"])
+    db["routes"].create_index(["route"])
     db["rule_hits"].create_index(["excerpt_id"], if_not_exists=True)
     db["suggestions"].create_index(["code_id", "distance"])
     db["suggestions"].create_index(["distance"])
@@ -343,7 +364,7 @@ def excerpt_rows(db: sqlite_utils.Database, ids: list[str] | None = None, batch:
         rows = db.execute(f"select e.id, e.text, e.lemmas from excerpts e {where} order by e.rowid", params).fetchall()
         hits: dict[str, list[tuple]] = {}
         for row in db.execute(
-            f"""select h.excerpt_id, h.code_id, h.start, h."end", h.text, h.pattern
+            f"""select h.excerpt_id, h.code_id, h.start, h."end", h.text, h.pattern, h.against = 1
             from rule_hits h join excerpts e on e.id = h.excerpt_id {where} order by h.rowid""",
             params,
         ):
@@ -507,9 +528,10 @@ def write_suggestions(db: sqlite_utils.Database, rows) -> None:
     db["suggestions"].insert_all(rows, batch_size=1000)
 
 
-def write_model_run(db: sqlite_utils.Database, run: dict, metrics: list[dict]) -> None:
+def write_model_run(db: sqlite_utils.Database, run: dict, metrics: list[dict], curves: list[dict]) -> None:
     db["model_runs"].insert(run)
     db["code_metrics"].insert_all(metrics)
+    db["routing_curve"].insert_all(curves)
 
 
 def open_built(path: Path) -> sqlite_utils.Database:
@@ -546,3 +568,37 @@ def replace_agreement(path: Path, rows: list[dict]) -> None:
             write_agreement(db, rows)
     finally:
         db.close()
+
+
+def write_constructed_examples(db: sqlite_utils.Database, examples, lemmas, hits) -> None:
+    """The codebook's constructed examples with their analysis: training data, never excerpts."""
+    db["constructed_examples"].insert_all(
+        {
+            "id": f"{code_id}:{polarity}:{index}",
+            "code_id": code_id,
+            "polarity": polarity,
+            "text": text,
+            "lemmas": text_lemmas,
+            "rule_hits": json.dumps([list(h.as_tuple()) for h in found], ensure_ascii=False),
+        }
+        for index, ((code_id, polarity, text), text_lemmas, found) in enumerate(zip(examples, lemmas, hits))
+    )
+
+
+def constructed_examples(db: sqlite_utils.Database) -> list[tuple]:
+    """(code id, polarity, ExcerptInput) of the constructed examples a build stored."""
+    from casebase.coding.final_codes import ExcerptInput
+    from casebase.coding.rules import RuleHit
+
+    if not db["constructed_examples"].exists():
+        return []
+    return [
+        (code_id, polarity, ExcerptInput(row_id, text, lemmas, [RuleHit(*h) for h in json.loads(hits)]))
+        for row_id, code_id, polarity, text, lemmas, hits in db.execute(
+            "select id, code_id, polarity, text, lemmas, rule_hits from constructed_examples order by rowid"
+        )
+    ]
+
+
+def write_routes(db: sqlite_utils.Database, rows) -> None:
+    db["routes"].insert_all(rows, batch_size=1000)

@@ -1,0 +1,108 @@
+"""Routing by confidence: which model codings can stand alone, and which a coder reviews.
+
+Each code's probability is calibrated (Platt scaling on out-of-fold decision values,
+see ``classifier.SigmoidCalibrated``). The probability that the model's call on a code
+is right is then ``p`` where it says yes and ``1 - p`` where it says no; an excerpt's
+confidence is the product over the codes the model decides (its codes are right
+together, if the calls are independent). On the out-of-fold predictions of the human
+decisions, confidence is set against exact-set correctness (every code of the excerpt
+right): the coverage–precision curve. The operating point is the lowest confidence at
+which the excerpts above it are still right at the target rate (default 0.95), so
+``route`` is ``auto`` above it and ``review`` below; ``expected_precision`` reads the
+curve at the excerpt's confidence.
+
+Two things send an excerpt to review whatever its confidence: a rule of a code the
+model does not decide fired (the rules' word is not calibrated), and a text the model
+barely knows (no rule evidence and fewer than half of its words, or under three, seen
+in training): absence of evidence there is ignorance, not a "no".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_TARGET = 0.95
+MIN_KNOWN_SHARE = 0.5
+MIN_KNOWN_WORDS = 3
+CURVE_POINTS = 50
+Z = 1.645  # one-sided 95 %
+
+
+def confidence(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Per row: the product over decided codes (non-NaN) of the call's probability of being right."""
+    p = np.asarray(probabilities, dtype=float)
+    right = np.where(p >= thresholds, p, 1 - p)
+    return np.prod(np.where(np.isnan(p), 1.0, right), axis=1)
+
+
+def curve(conf: np.ndarray, correct: np.ndarray) -> list[list[float]]:
+    """[confidence, precision, coverage] from the most to the least confident: the
+    exact-set precision and the share of excerpts at or above each confidence."""
+    order = np.argsort(-conf, kind="stable")
+    hits = np.cumsum(np.asarray(correct, dtype=float)[order])
+    n = np.arange(1, len(order) + 1)
+    points = np.column_stack([conf[order], hits / n, n / len(order)])
+    # Ties share the figures of the last row with that confidence.
+    keep = np.r_[conf[order][1:] != conf[order][:-1], True]
+    return points[keep].tolist()
+
+
+def lower_bound(precision: float, n: int, z: float = Z) -> float:
+    """Wilson score lower bound of a proportion observed on ``n`` excerpts."""
+    if n == 0:
+        return 0.0
+    centre = precision + z * z / (2 * n)
+    spread = z * np.sqrt(precision * (1 - precision) / n + z * z / (4 * n * n))
+    return float((centre - spread) / (1 + z * z / n))
+
+
+def operating_point(points: list[list[float]], target: float, total: int) -> dict:
+    """The largest coverage whose precision reaches ``target`` with confidence: the
+    Wilson lower bound (one-sided 95 %) of the precision of the excerpts at or above
+    the point, not the point estimate, must reach it. The out-of-fold figures the
+    point is chosen on are a sample; a new text meets the precision they promise."""
+    best = {"threshold": None, "precision": None, "coverage": 0.0, "target": target}
+    for conf, precision, coverage in points:
+        n = int(round(coverage * total))
+        if lower_bound(precision, n) >= target and coverage >= best["coverage"]:
+            best = {"threshold": conf, "precision": precision, "coverage": coverage, "target": target}
+    return best
+
+
+def expected_precision(conf: float, points: list[list[float]]) -> float | None:
+    """The out-of-fold precision of the excerpts at least as confident as this one."""
+    chosen = None
+    for point_conf, precision, _ in points:
+        if point_conf >= conf:
+            chosen = precision
+        else:
+            break
+    if chosen is None and points:
+        chosen = points[0][1]
+    return None if chosen is None else round(float(chosen), 4)
+
+
+def thin(points: list[list[float]], size: int = CURVE_POINTS) -> list[list[float]]:
+    """At most ``size`` points of a curve, evenly over coverage, the ends kept."""
+    if len(points) <= size:
+        return [[round(v, 4) for v in p] for p in points]
+    picks = sorted(set(np.linspace(0, len(points) - 1, size).round().astype(int).tolist()))
+    return [[round(v, 4) for v in points[i]] for i in picks]
+
+
+def unknown_text(record: dict, vocabulary: set[str]) -> bool:
+    """No rule evidence, and too few of its words seen in training to say "no"."""
+    if record["rules"] or record.get("against"):
+        return False
+    words = record["lemmas"].split()
+    known = sum(1 for w in words if w in vocabulary)
+    return known < MIN_KNOWN_WORDS or known < MIN_KNOWN_SHARE * len(words)
+
+
+def route(conf: float, record: dict, vocabulary: set[str], unmodelled_rule: bool, routing: dict) -> tuple[str, float | None]:
+    """``(route, expected_precision)`` of one excerpt under the model's operating point."""
+    expected = expected_precision(conf, routing.get("curve") or [])
+    threshold = routing.get("threshold")
+    if unmodelled_rule or threshold is None or unknown_text(record, vocabulary):
+        return "review", expected
+    return ("auto" if conf >= threshold else "review"), expected
