@@ -182,17 +182,33 @@ async def test_blind_mode_hides_suggestions_and_other_coders(site):
     assert "(blind" in queue.text and int(re.search(r'data-count="double">(\d+)<', queue.text).group(1)) == coded_by_others
 
 
-async def test_uncertain_queue_is_ordered_by_distance_to_the_threshold(site):
+async def test_uncertain_queue_serves_review_first_nearest_the_threshold(site):
     root, _, datasette = site
     cookies, _ = await login(datasette)
     page = await datasette.client.get("/-/casebase/queue?queue=uncertain&code=digital_shift", cookies=cookies)
     shown = re.findall(r"<td>digital_shift</td>\s*<td>([0-9.]+) / ([0-9.]+)</td>", page.text)
-    distances = [abs(float(s) - float(t)) for s, t in shown]
-    assert len(distances) > 10 and distances == sorted(distances)
+    listed = re.findall(r'href="/-/casebase/code/([^"?]+)\?queue=uncertain', page.text)
+    assert len(shown) > 10 and len(listed) == len(shown)
     conn = sqlite3.connect(root / "db" / "casebase.db")
     human = {r[0] for r in conn.execute("select excerpt_id from decisions")}
-    listed = re.findall(r'href="/-/casebase/code/([^"?]+)\?queue=uncertain', page.text)
-    assert listed and not human & set(listed)
+    route = dict(conn.execute("select excerpt_id, route from routes"))
+    kinds = dict(conn.execute("select id, kind from excerpts"))
+    conn.close()
+    assert not human & set(listed)
+    assert all(kinds[e] != "figure" for e in listed)
+    order = [route[e] != "review" for e in listed]
+    assert order == sorted(order)  # the router's review items first
+    for group in (False, True):
+        distances = [abs(float(s) - float(t)) for (s, t), later in zip(shown, order) if later == group]
+        assert distances == sorted(distances)
+
+
+async def test_uncertain_queue_spreads_over_the_codes(site):
+    _, _, datasette = site
+    cookies, _ = await login(datasette)
+    page = await datasette.client.get("/-/casebase/queue?queue=uncertain", cookies=cookies)
+    codes = re.findall(r"<td>([a-z_]+)</td>\s*<td>[0-9.]+ / [0-9.]+</td>", page.text)
+    assert len(set(codes[:12])) >= 4  # the codes take turns, not one code's threshold band
 
 
 async def test_a_decision_survives_a_rebuild_and_a_stale_swap(site):

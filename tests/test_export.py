@@ -96,6 +96,7 @@ def human_db(built_db, tmp_path_factory):
     shutil.copytree(CORPUS, corpus)
     for path in (corpus / "coding").glob("*.csv"):
         path.unlink()  # only the two coders below
+    shutil.rmtree(corpus / "coding" / "adjudications", ignore_errors=True)
     book = codebook.load(CODEBOOK)
     db = sqlite_utils.Database(built_db)
 

@@ -86,7 +86,7 @@ def test_the_build_stores_constructed_examples_and_trains_on_them(built_db, book
     meta = json.loads((built_db.parent / "models" / "model.json").read_text(encoding="utf-8"))
     assert meta["constructed_examples"] == sum(expected.values()) > 0
     # Figures, thresholds and the routing rest on human decisions only.
-    assert meta["routing"]["examples"] == meta["training_examples"]
+    assert 0 < meta["routing"]["examples"] <= meta["training_examples"]
 
 
 def test_constructed_labels_judge_only_their_code(book):

@@ -399,6 +399,13 @@ async def test_charts_are_drawn_from_the_counts_in_public_mode(built_db, conn):
     cells = re.findall(r'data-code="([a-z_]+)" data-source="([a-z0-9-]+)"', page.text)
     codes, sources = conn.execute("select (select count(*) from codes), (select count(*) from sources)").fetchone()
     assert len(cells) == codes * sources
+    # The routing curve: one line per stratum stored for the model, and the route counts.
+    strata = conn.execute(
+        "select count(distinct stratum) from routing_curve where run = (select value from build_info where key = 'model_run')"
+    ).fetchone()[0]
+    assert strata >= 1 and page.text.count('class="casebase-curve"') == strata
+    for route, n in conn.execute("select route, count(*) from routes group by route"):
+        assert f"({route}) {n}" in page.text or f"koder {n}" in page.text
     # The coding URLs stay closed on the public server.
     assert (await datasette.client.get("/-/casebase/login")).status_code == 403
 

@@ -92,6 +92,11 @@ def build(corpus: Path, codebook: Path, db_path: Path, force: bool):
     origins = ", ".join(f"{count} {origin}" for origin, count in sorted(report.origins.items()))
     click.echo(f"Built {report.db_path}: {report.sources} sources, {report.excerpts} excerpts ({kinds}), {report.cases} cases")
     click.echo(f"Codings: {origins or 'none'}; {report.decisions} human decisions placed, {report.unplaced} unplaced")
+    if report.disagreements:
+        click.echo(
+            f"Open disagreements: {report.disagreements} excerpts whose coders disagree are left out of training"
+            " until an adjudicator rules (queue 'Uenighed mellem kodere')"
+        )
     if report.model_run:
         click.echo(f"Model: {report.model_run} ({'retrained' if report.retrained else 'unchanged, reused'})")
     timings = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.seconds.items())
@@ -122,6 +127,9 @@ def check(corpus: Path, codebook: Path):
         )
     for decision, code in resolution.deleted_codes:
         click.echo(f"deleted code  {decision.file}:{decision.line}: {code!r} is no longer in the codebook (ignored)")
+    for excerpt_id, readings in sorted(resolution.settled()[1].items()):
+        said = "; ".join(f"{p.decision.coder}: {' '.join(p.codes) or '(ingen)'}" for p in readings)
+        click.echo(f"disagreement  {excerpt_id}: {said} (left out of training until an adjudicator rules)")
 
 
 @cli.command(name="import-decisions")
@@ -328,12 +336,13 @@ def coders_group():
 @click.argument("name")
 @coders_option
 @click.password_option("--password", prompt="Adgangskode", help="Prompted for when not given.")
-def coders_add(name: str, coders_path: Path, password: str):
+@click.option("--adjudicator", is_flag=True, help="May rule on excerpts where coders disagree (queue 'Uenighed').")
+def coders_add(name: str, coders_path: Path, password: str, adjudicator: bool):
     """Add a coder NAME (or set a new password); only a salted hash is stored."""
     from casebase.publish import coders
 
-    coders.add(coders_path, name, password)
-    click.echo(f"Coder {name} saved in {coders_path}")
+    coders.add(coders_path, name, password, adjudicator)
+    click.echo(f"Coder {name} saved in {coders_path}" + (" (adjudicator)" if adjudicator else ""))
 
 
 @coders_group.command(name="remove")
@@ -354,7 +363,7 @@ def coders_list(coders_path: Path):
     from casebase.publish import coders
 
     for name in coders.names(coders_path):
-        click.echo(name)
+        click.echo(name + ("  (adjudicator)" if coders.is_adjudicator(coders_path, name) else ""))
 
 
 def _origins_option(default: str, help_text: str):

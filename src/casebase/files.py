@@ -88,6 +88,23 @@ def load_yaml(path: Path):
         ) from None
 
 
+def json_lines(text: str, path: Path):
+    """(line number, object) for each non-blank line of JSON Lines text; a line that
+    is not a JSON object is one error naming the file and line."""
+    import json
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise CasebaseError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
+        if not isinstance(item, dict):
+            raise CasebaseError("each line must be a JSON object", file=path, line=number)
+        yield number, item
+
+
 @contextmanager
 def atomic_path(path: Path):
     """Yield a temporary path beside ``path``; move it over ``path`` on success."""

@@ -41,6 +41,7 @@ class BuildReport:
     origins: dict[str, int] = field(default_factory=dict)
     decisions: int = 0
     unplaced: int = 0
+    disagreements: int = 0  # excerpts whose coders disagree, with no ruling: left out of training
     model_run: str | None = None
     retrained: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
@@ -80,23 +81,13 @@ def build(
         timer.done("coding")
 
         store_results(db, training_set, model, model_directory, agreement_rows)
-        database.write_build_info(
-            db,
-            {
-                "nlp_pipeline": report.pipeline,
-                "codebook_version": codebook.version,
-                "model_run": model.metadata["run"] if model else "",
-                "built_at": decision_files.now(),
-                "casebase_version": __version__,
-                fingerprint.KEY: fingerprint.combine(sources_fingerprint, fingerprint.models_part(report.db_path)),
-            },
-        )
-        database.write_table_counts(db)
+        write_build_info(db, report, codebook, model, sources_fingerprint)
     timer.done("store")
 
     report.model_run = model.metadata["run"] if model else None
     report.decisions = len(training_set.resolution.placed)
     report.unplaced = len(training_set.resolution.unplaced)
+    report.disagreements = len(training_set.resolution.settled()[1])
     return report
 
 
@@ -269,6 +260,23 @@ def code_excerpts(db, training_set: training.TrainingSet, model, processes: int,
     finally:
         if scorer:
             scorer.close()
+
+
+def write_build_info(db, report: BuildReport, codebook, model, sources_fingerprint: str) -> None:
+    """What the build was made from (the inputs fingerprint lets the next build skip
+    itself) and the table counts Datasette serves instead of counting."""
+    database.write_build_info(
+        db,
+        {
+            "nlp_pipeline": report.pipeline,
+            "codebook_version": codebook.version,
+            "model_run": model.metadata["run"] if model else "",
+            "built_at": decision_files.now(),
+            "casebase_version": __version__,
+            fingerprint.KEY: fingerprint.combine(sources_fingerprint, fingerprint.models_part(report.db_path)),
+        },
+    )
+    database.write_table_counts(db)
 
 
 def store_results(db, training_set: training.TrainingSet, model, model_directory: Path, agreement_rows: list[dict]) -> None:

@@ -276,8 +276,8 @@ def figures(humans: Ratings, code_ids: list[str], model: dict[str, dict[str, int
 
 
 def compute(prepared, out_of_fold) -> Agreement:
-    """The figures for a build's decisions (``build.Prepared``) and the model's
-    out-of-fold predictions (``build.OutOfFold``, or None when not made)."""
+    """The figures for a training set's decisions (``training.TrainingSet``) and the
+    model's out-of-fold predictions (``out_of_fold.OutOfFold``, or None when not made)."""
     codebook = prepared.codebook
     humans = human_ratings(prepared.resolution, codebook.ids)
     current = prepared.resolution.current()

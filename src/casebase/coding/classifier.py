@@ -457,8 +457,9 @@ def routing_point(
     for i, record in enumerate(records):
         if routing.unknown_text(record, vocabulary):
             conf[i] = 0.0
-    points = routing.curve(conf, correct) if len(records) else []
-    return routing.operating_point(points, target, len(records)) | {"curve": routing.thin(points), "examples": len(records)}
+    prose = np.array([len(record["lemmas"].split()) >= routing.PROSE_WORDS for record in records], dtype=bool)
+    points = routing.curve(conf[prose], correct[prose]) if prose.any() else []
+    return routing.operating_point(points, target, int(prose.sum())) | {"curve": routing.thin(points), "examples": int(prose.sum())}
 
 
 @dataclass

@@ -24,11 +24,15 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from casebase import files
 from casebase.coding.codebook import Codebook
 from casebase.errors import CasebaseError
 
 COLUMNS = ["excerpt_id", "snippet", "codes", "coder", "timestamp", "codebook_version", "note"]
 REGISTRY = "codebooks.csv"
+# An adjudicator's rulings on excerpts where coders disagree: same columns, one file
+# per adjudicator, in their own folder so they are never read as a coder's decisions.
+ADJUDICATIONS = "adjudications"
 REGISTRY_COLUMNS = ["codebook_version", "codes"]
 SNIPPET_LENGTH = 80
 _CODER = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -45,6 +49,7 @@ class Decision:
     note: str = ""
     file: str = ""
     line: int = 0
+    adjudication: bool = False  # a ruling on a disagreement between coders
 
 
 def snippet_of(text: str) -> str:
@@ -55,17 +60,18 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def coder_file(coding_dir: Path, coder: str) -> Path:
+def coder_file(coding_dir: Path, coder: str, adjudication: bool = False) -> Path:
     if not _CODER.match(coder):
         raise CasebaseError(f"coder id {coder!r} must be lowercase letters, digits, '.', '_' or '-'")
-    return Path(coding_dir) / f"{coder}.csv"
+    folder = Path(coding_dir) / ADJUDICATIONS if adjudication else Path(coding_dir)
+    return folder / f"{coder}.csv"
 
 
 def _split_codes(value: str) -> list[str]:
     return [c for c in re.split(r"[;\s]+", value.strip()) if c]
 
 
-def read_file(path: Path) -> list[Decision]:
+def read_file(path: Path, adjudication: bool = False) -> list[Decision]:
     """All rows of one coder's file. A torn last line (a save cut off mid-write) is
     reported as an error naming its line; the rows before it are intact."""
     path = Path(path)
@@ -118,6 +124,7 @@ def read_file(path: Path) -> list[Decision]:
                 note=row["note"],
                 file=str(path),
                 line=line,
+                adjudication=adjudication,
             )
         )
     return decisions
@@ -131,6 +138,8 @@ def read_all(coding_dir: Path) -> list[Decision]:
     for path in sorted(coding_dir.glob("*.csv")):
         if path.name != REGISTRY:
             decisions.extend(read_file(path))
+    for path in sorted((coding_dir / ADJUDICATIONS).glob("*.csv")):
+        decisions.extend(read_file(path, adjudication=True))
     return decisions
 
 
@@ -165,12 +174,13 @@ def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> l
     if unknown:
         raise CasebaseError(f"unknown code id(s): {', '.join(sorted(unknown))}", file=codebook.path)
     register_codebook(coding_dir, codebook)
-    by_coder: dict[str, list[Decision]] = {}
+    by_coder: dict[tuple[str, bool], list[Decision]] = {}
     for decision in decisions:
-        by_coder.setdefault(decision.coder, []).append(decision)
+        by_coder.setdefault((decision.coder, decision.adjudication), []).append(decision)
     written = []
-    for coder, rows in by_coder.items():
-        path = coder_file(coding_dir, coder)
+    for (coder, adjudication), rows in by_coder.items():
+        path = coder_file(coding_dir, coder, adjudication)
+        path.parent.mkdir(parents=True, exist_ok=True)
         rows = [
             Decision(
                 excerpt_id=d.excerpt_id,
@@ -181,6 +191,7 @@ def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> l
                 codebook_version=d.codebook_version or codebook.version,
                 note=d.note,
                 file=str(path),
+                adjudication=adjudication,
             )
             for d in rows
         ]
@@ -246,11 +257,60 @@ class Resolution:
     deleted_codes: list[tuple[Decision, str]]  # codes no longer in the codebook
 
     def current(self) -> dict[tuple[str, str], Placed]:
-        """The decision that counts per (coder, excerpt): the latest placed one."""
+        """The decision that counts per (coder, excerpt): the latest placed one
+        (a coder's own readings; adjudications are apart, see ``adjudicated``)."""
         result: dict[tuple[str, str], Placed] = {}
         for placed in self.placed:
-            result[(placed.decision.coder, placed.excerpt_id)] = placed
+            if not placed.decision.adjudication:
+                result[(placed.decision.coder, placed.excerpt_id)] = placed
         return result
+
+    def adjudicated(self) -> dict[str, Placed]:
+        """The latest ruling per excerpt."""
+        result: dict[str, Placed] = {}
+        for placed in self.placed:
+            if placed.decision.adjudication:
+                held = result.get(placed.excerpt_id)
+                if held is None or placed.decision.timestamp >= held.decision.timestamp:
+                    result[placed.excerpt_id] = placed
+        return result
+
+    def settled(self) -> tuple[dict[str, Placed], dict[str, list[Placed]]]:
+        """The decision each excerpt is learnt from, and the disagreements left open.
+
+        An excerpt's coders agree when their current decisions give the same codes
+        on every code they both judged; then the latest decision counts. Where they
+        disagree, an adjudicator's ruling made after every one of their decisions
+        counts; without one the excerpt is left out of training (an open
+        disagreement, not "last saved wins")."""
+        by_excerpt: dict[str, list[Placed]] = {}
+        for placed in self.current().values():
+            by_excerpt.setdefault(placed.excerpt_id, []).append(placed)
+        rulings = self.adjudicated()
+        settled: dict[str, Placed] = {}
+        open_: dict[str, list[Placed]] = {}
+        for excerpt_id, readings in by_excerpt.items():
+            latest_reading = max(readings, key=lambda p: p.decision.timestamp)
+            ruling = rulings.get(excerpt_id)
+            if ruling and ruling.decision.timestamp >= latest_reading.decision.timestamp:
+                settled[excerpt_id] = ruling
+            elif disagree(readings):
+                open_[excerpt_id] = readings
+            else:
+                settled[excerpt_id] = latest_reading
+        for excerpt_id, ruling in rulings.items():
+            settled.setdefault(excerpt_id, ruling)
+        return settled, open_
+
+
+def disagree(readings: list[Placed]) -> bool:
+    """Whether any two readings differ on a code both judged."""
+    for i, a in enumerate(readings):
+        for b in readings[i + 1 :]:
+            shared = set(a.judged) & set(b.judged)
+            if {c for c in a.codes if c in shared} != {c for c in b.codes if c in shared}:
+                return True
+    return False
 
 
 class TextsByID:
@@ -340,8 +400,6 @@ def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook:
     a .csv with columns excerpt_id, codes, note (and optionally text, the start
     of the excerpt as read) or a .jsonl with those fields. Every row is checked
     before anything is written."""
-    import json
-
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -357,15 +415,7 @@ def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook:
             raise CasebaseError(f"missing column(s): {', '.join(sorted(missing))}", file=path, line=1)
         rows = [(reader.line_num, row) for row in reader]
     elif path.suffix.lower() == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    item = json.loads(line)
-                except ValueError as exc:
-                    raise CasebaseError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
-                if not isinstance(item, dict):
-                    raise CasebaseError("each line must be a JSON object", file=path, line=number)
-                rows.append((number, item))
+        rows = list(files.json_lines(text, path))
     else:
         raise CasebaseError("use a .csv or .jsonl file", file=path)
     decisions = []

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sqlite_utils
 
-from casebase.coding import final_codes, model_files, routing, sampling
+from casebase.coding import final_codes, model_files, routing
 from casebase.coding import out_of_fold as out_of_fold_stage
 from casebase.coding.training import TrainingSet
 from casebase.store import database
@@ -342,6 +342,7 @@ def model_run_rows(model: classifier.Model | model_files.SavedModel, evaluation:
 def read_labelled(path: Path, codebook) -> list[tuple[str, str, list[str]]]:
     """(id, text, codes) of a JSON Lines file of labelled texts: ``{"id", "text",
     "codes": [...]}`` a line; a bad line is one error naming the file and line."""
+    from casebase import files
     from casebase.errors import CasebaseError, read_bytes
 
     path = Path(path)
@@ -350,14 +351,8 @@ def read_labelled(path: Path, codebook) -> list[tuple[str, str, list[str]]]:
     except UnicodeDecodeError:
         raise CasebaseError("not valid UTF-8", file=path) from None
     items = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise CasebaseError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
+    for number, item in files.json_lines(text, path):
+        if not isinstance(item.get("text"), str) or not item["text"].strip():
             raise CasebaseError("each line must be an object with a non-empty 'text'", file=path, line=number)
         codes = item.get("codes", [])
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):

@@ -50,13 +50,21 @@ def label_matrix(placed: list[Placed], code_ids: list[str]) -> np.ndarray:
 
 
 def training_decisions(resolution: Resolution) -> list[Placed]:
-    """One decision per excerpt to learn from: the most recent across coders."""
-    per_excerpt: dict[str, Placed] = {}
-    for placed in resolution.current().values():
-        held = per_excerpt.get(placed.excerpt_id)
-        if held is None or placed.decision.timestamp >= held.decision.timestamp:
-            per_excerpt[placed.excerpt_id] = placed
-    return sorted(per_excerpt.values(), key=lambda p: p.excerpt_id)
+    """One decision per excerpt to learn from: the coders' agreed reading (the latest),
+    or an adjudicator's ruling; an open disagreement is left out (see
+    ``Resolution.settled``)."""
+    settled, _ = resolution.settled()
+    return sorted(settled.values(), key=lambda p: p.excerpt_id)
+
+
+def shown_decisions(resolution: Resolution) -> dict[str, Placed]:
+    """The human decision an excerpt shows: its ruling or settled reading, and for an
+    open disagreement the latest reading (flagged in the review queue "Uenighed")."""
+    settled, open_ = resolution.settled()
+    shown = dict(settled)
+    for excerpt_id, readings in open_.items():
+        shown[excerpt_id] = max(readings, key=lambda p: p.decision.timestamp)
+    return shown
 
 
 @dataclass
@@ -76,7 +84,7 @@ def final_codings(
 ) -> Assignment:
     """The codings of excerpts. ``scored`` is (records, scores, codes) when the model
     has already scored them (a build scores the next batch while this one is assigned)."""
-    human = {p.excerpt_id: p for p in training_decisions(resolution)}
+    human = shown_decisions(resolution)
     trained = set(model.trained_codes) if model else set()
     if scored is not None:
         records, scores, predicted = scored

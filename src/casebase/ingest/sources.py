@@ -373,8 +373,6 @@ def _check_columns(header: list[str], source: Source) -> None:
 def read_input_texts(path: Path, column: str | None = None) -> list[str]:
     """Texts to code from a .txt (one per line), .csv (a 'text' column or --column)
     or .jsonl (a 'text' field) file, in order."""
-    import json
-
     path = Path(path)
     data = read_file_bytes(path)
     text = decode_text(data, path)
@@ -393,15 +391,9 @@ def read_input_texts(path: Path, column: str | None = None) -> list[str]:
         return [row[name] or "" for row in reader]
     if suffix in (".jsonl", ".ndjson"):
         texts = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise CasebaseError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
+        for number, item in files.json_lines(text, path):
             field_name = column or "text"
-            if not isinstance(item, dict) or not isinstance(item.get(field_name), str):
+            if not isinstance(item.get(field_name), str):
                 raise CasebaseError(f"no text field {field_name!r}", file=path, line=number)
             texts.append(item[field_name])
         return texts

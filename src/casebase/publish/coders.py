@@ -50,14 +50,20 @@ def _hash(password: str, salt: bytes, iterations: int) -> str:
     return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations).hex()
 
 
-def add(path: Path, name: str, password: str) -> None:
-    """Add a coder, or set a new password for an existing one."""
+def add(path: Path, name: str, password: str, adjudicator: bool = False) -> None:
+    """Add a coder, or set a new password (and role) for an existing one. An
+    adjudicator also rules on excerpts where coders disagree."""
     coder_file(Path("."), name)  # the same id rule as the coder's CSV file name
     if len(password) < 8:
         raise CasebaseError("the password must have at least 8 characters", file=path)
     data = _read(path)
     salt = secrets.token_bytes(16)
-    data["coders"][name] = {"salt": salt.hex(), "iterations": ITERATIONS, "hash": _hash(password, salt, ITERATIONS)}
+    data["coders"][name] = {
+        "salt": salt.hex(),
+        "iterations": ITERATIONS,
+        "hash": _hash(password, salt, ITERATIONS),
+        "roles": ["adjudicator"] if adjudicator else [],
+    }
     if not data["secret"]:
         data["secret"] = secrets.token_hex(32)
     _write(path, data)
@@ -73,6 +79,10 @@ def remove(path: Path, name: str) -> None:
 
 def names(path: Path) -> list[str]:
     return sorted(_read(path)["coders"])
+
+
+def is_adjudicator(path: Path, name: str) -> bool:
+    return "adjudicator" in (_read(path)["coders"].get(name) or {}).get("roles", [])
 
 
 def verify(path: Path, name: str, password: str) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from casebase.coding import active_learning
 from casebase.store import summaries
 from casebase.coding.codebook import Codebook
 from casebase.coding.decision_files import Decision
@@ -29,6 +30,7 @@ QUEUES = {
     "uncoded": "Ikke kodet af et menneske",
     "unjudged": "Kodet før koden fandtes",
     "double": "Kodet af en anden, ikke af mig",
+    "conflict": "Uenighed mellem kodere",
 }
 
 
@@ -117,10 +119,13 @@ def highlight(text: str, hits: list[dict], colours: dict[str, str]) -> Markup:
     for start, end, members in spans:
         out.append(escape(text[position:start]))
         first = members[0]
-        title = "; ".join(f"regel for {h['code_id']}: {h['pattern']}" for h in members)
+        title = "; ".join(
+            f"{'taler imod' if h.get('against') else 'regel for'} {h['code_id']}: {h['pattern']}" for h in members
+        )
         out.append(
-            Markup('<mark class="casebase-evidence" style="background-color: {}40; border-bottom: 2px solid {}" title="{}">{}</mark>').format(
+            Markup('<mark class="casebase-evidence" style="background-color: {}40; border-bottom: 2px {} {}" title="{}">{}</mark>').format(
                 colours.get(first["code_id"], "#888888"),
+                "dotted" if all(h.get("against") for h in members) else "solid",
                 colours.get(first["code_id"], "#888888"),
                 title,
                 text[start:end],
@@ -146,8 +151,8 @@ def apply_decision(conn: sqlite3.Connection, decision: Decision, codebook: Codeb
     with conn:
         conn.execute(
             """insert into decisions (coder, excerpt_id, recorded_excerpt_id, codes, judged, timestamp,
-                                      codebook_version, note, file, line, status)
-               values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'placed')""",
+                                      codebook_version, note, file, line, status, adjudication)
+               values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'placed', ?)""",
             (
                 decision.coder,
                 decision.excerpt_id,
@@ -159,6 +164,7 @@ def apply_decision(conn: sqlite3.Connection, decision: Decision, codebook: Codeb
                 decision.note,
                 decision.file,
                 decision.line,
+                int(decision.adjudication),
             ),
         )
         newest = conn.execute(
@@ -173,12 +179,16 @@ def apply_decision(conn: sqlite3.Connection, decision: Decision, codebook: Codeb
                values (?, ?, 'human', 1.0, ?, null, ?)""",
             [(decision.excerpt_id, code, decision.coder, decision.codebook_version) for code in codes],
         )
+        conn.execute(
+            "update routes set route = 'human', expected_precision = null, confidence = null where excerpt_id = ?",
+            (decision.excerpt_id,),
+        )
         summaries.refresh(conn, [decision.excerpt_id])
 
 
-def recorded(conn: sqlite3.Connection) -> set[tuple[str, int]]:
-    """(coder, line in the coder's file) of every decision the database holds."""
-    return {(row[0], row[1]) for row in conn.execute("select coder, line from decisions")}
+def recorded(conn: sqlite3.Connection) -> set[tuple[str, bool, int]]:
+    """(coder, ruling or not, line in that file) of every decision the database holds."""
+    return {(row[0], bool(row[1]), row[2]) for row in conn.execute("select coder, coalesce(adjudication, 0), line from decisions")}
 
 
 # --- review queues --------------------------------------------------------------
@@ -201,12 +211,24 @@ class QueueItem:
 def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, list]:
     kinds = ", ".join(f"'{k}'" for k in CODED_KINDS)
     if kind == "uncertain":
-        # Nearest the threshold first: where one more human label teaches the model most.
+        # What one more human label teaches the model most (coding.active_learning):
+        # excerpts the router sent to review first; then the codes take turns, each
+        # with its prediction nearest the threshold (row_number per code), so the list
+        # is not one code's threshold band; figure labels and headings of three words
+        # or fewer left out. Excerpts with the same text have the same id, so a text is
+        # listed once.
         return (
-            f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, null as rule_hit
-                from suggestions s join excerpts e on e.id = s.excerpt_id
-                where s.excerpt_id not in ({_HUMAN}) and (:code is null or s.code_id = :code)
-                order by s.distance, e.source_id, e.seq""",
+            f"""select excerpt_id, text, source_id, kind, code_id, score, threshold, null as rule_hit from (
+                  select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, s.distance,
+                         e.seq, coalesce(r.route, 'review') as route,
+                         row_number() over (partition by s.code_id order by s.distance, e.source_id, e.seq) as turn
+                  from suggestions s join excerpts e on e.id = s.excerpt_id
+                  left join routes r on r.excerpt_id = s.excerpt_id
+                  where s.excerpt_id not in ({_HUMAN}) and (:code is null or s.code_id = :code)
+                    and e.kind != 'figure'
+                    and not (e.kind = 'heading' and length(trim(e.text)) - length(replace(trim(e.text), ' ', '')) < {active_learning.SHORT_HEADING})
+                )
+                order by route != 'review', turn, code_id, source_id, seq""",
             {"code": code},
         )
     if kind == "disagreement":
@@ -214,7 +236,7 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
             f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold,
                        (r.excerpt_id is not null) as rule_hit
                 from suggestions s join excerpts e on e.id = s.excerpt_id
-                left join (select distinct excerpt_id, code_id from rule_hits) r
+                left join (select distinct excerpt_id, code_id from rule_hits where not against) r
                        on r.excerpt_id = s.excerpt_id and r.code_id = s.code_id
                 where s.excerpt_id not in ({_HUMAN}) and (:code is null or s.code_id = :code)
                   and (r.excerpt_id is not null) != (s.score >= s.threshold)
@@ -257,6 +279,31 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
                   and (:code is null or e.id in (select excerpt_id from codings where code_id = :code))
                 order by e.source_id, e.seq""",
             {"code": code, "coder": coder},
+        )
+    if kind == "conflict":
+        # Coders whose current decisions differ, and no ruling made after them: left
+        # out of training until an adjudicator rules (decision_files.Resolution.settled).
+        return (
+            """with current as (
+                  select coder, excerpt_id, codes, max(timestamp) as ts from decisions
+                  where status != 'unplaced' and coalesce(adjudication, 0) = 0 and excerpt_id is not null
+                  group by coder, excerpt_id
+                ), readings as (
+                  select excerpt_id, count(distinct codes) as variants, max(ts) as latest
+                  from current group by excerpt_id having count(distinct codes) > 1
+                ), rulings as (
+                  select excerpt_id, max(timestamp) as ts from decisions
+                  where adjudication = 1 and status != 'unplaced' group by excerpt_id
+                )
+                select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
+                       null as score, null as threshold, null as rule_hit
+                from readings c join excerpts e on e.id = c.excerpt_id
+                left join rulings r on r.excerpt_id = c.excerpt_id
+                where (r.ts is null or r.ts < c.latest)
+                  and (:code is null or c.excerpt_id in (
+                        select excerpt_id from current where (' ' || codes || ' ') like ('% ' || :code || ' %')))
+                order by e.source_id, e.seq""",
+            {"code": code},
         )
     raise ValueError(f"unknown queue {kind!r}")
 

@@ -217,7 +217,7 @@ def reapply_decisions(datasette, settings: CodingSettings) -> int:
         missing = [
             d
             for d in decision_files.read_all(settings.coding_dir)
-            if (d.coder, d.line) not in held and d.excerpt_id in ids and d.codebook_version == version
+            if (d.coder, d.adjudication, d.line) not in held and d.excerpt_id in ids and d.codebook_version == version
         ]
         for decision in sorted(missing, key=lambda d: d.timestamp):
             coding_db.apply_decision(conn, decision, book)

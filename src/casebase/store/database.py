@@ -151,6 +151,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "file": str,
             "line": int,
             "status": str,
+            "adjudication": int,  # 1: an adjudicator's ruling on a disagreement
         },
     )
     db["suggestions"].create(
@@ -503,6 +504,7 @@ def write_decisions(db: sqlite_utils.Database, placed, unplaced) -> None:
                 "file": d.file,
                 "line": d.line,
                 "status": "reanchored" if p.reanchored else "placed",
+                "adjudication": int(d.adjudication),
             }
         )
     for d in unplaced:
@@ -519,6 +521,7 @@ def write_decisions(db: sqlite_utils.Database, placed, unplaced) -> None:
                 "file": d.file,
                 "line": d.line,
                 "status": "unplaced",
+                "adjudication": int(d.adjudication),
             }
         )
     db["decisions"].insert_all(rows, batch_size=1000)

@@ -27,7 +27,7 @@ from datasette.utils.asgi import Forbidden, NotFound, Response
 from casebase.coding import codebook as codebook_mod
 from casebase.coding import decision_files
 from casebase.errors import CasebaseError
-from casebase.publish import coding_db
+from casebase.publish import coders, coding_db
 from casebase.publish import serving
 from casebase.publish.web import login
 from casebase.publish.web.login import PREFIX
@@ -76,7 +76,7 @@ def _page_data(conn, excerpt_id: str, coder: str, blind: bool) -> dict | None:
     colours = {c["id"]: c["colour"] for c in codes}
     codings = coding_db.codings(conn, excerpt_id)
     decisions = coding_db.decisions(conn, excerpt_id)
-    mine = next((d for d in decisions if d["coder"] == coder), None)
+    mine = next((d for d in decisions if d["coder"] == coder and not d.get("adjudication")), None)
     if blind:
         # Blind double-coding: no model, no rules, no other coder; only my own earlier decision.
         ticked = set((mine["codes"] or "").split()) if mine else set()
@@ -135,6 +135,7 @@ async def code_page(datasette, request):
     data.update(
         {
             "coder": coder,
+            "adjudicator": coders.is_adjudicator(serving.coding_settings(datasette).coders, coder),
             "blind": blind,
             "queue_params": params,
             "queue_query": urlencode(params),
@@ -162,6 +163,11 @@ async def _save(datasette, request, coder: str, excerpt_id: str):
     params = _queue_params(form)
     note = login.form_value(form, "note").strip()
     chosen = [c for c in form.get("codes", []) if c]
+    # A ruling on a disagreement is an adjudicator's alone; it is filed apart from
+    # their own readings (corpus/coding/adjudications/) and counts for training.
+    ruling = login.form_value(form, "action") == "adjudicate"
+    if ruling and not coders.is_adjudicator(settings.coders, coder):
+        raise Forbidden("Kun en koder med rollen adjudicator kan afgøre uenigheder.")
 
     def save():
         book = codebook_mod.load(settings.codebook)
@@ -189,6 +195,7 @@ async def _save(datasette, request, coder: str, excerpt_id: str):
                     timestamp=decision_files.now(),
                     codebook_version=book.version,
                     note=note,
+                    adjudication=ruling,
                 )
                 # The coder's file first, flushed and synced: it is the record; the
                 # database is a view of it that any rebuild recreates.

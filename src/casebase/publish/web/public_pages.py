@@ -375,6 +375,7 @@ async def chart_data(datasette) -> dict:
             )
     return {
         "database": name,
+        "routing": await routing_chart(db, name, datasette),
         "bars": bars,
         "bar_height": ROW_HEIGHT - 6,
         "label_width": LABEL_WIDTH,
@@ -393,6 +394,62 @@ async def chart_data(datasette) -> dict:
         "codes": list(codes.values()),
         "matrix_query_url": datasette.urls.query(name, "code_source_matrix"),
         "frequency_query_url": datasette.urls.query(name, "cases_by_code"),
+    }
+
+
+CURVE_WIDTH, CURVE_HEIGHT, CURVE_PAD = 520, 300, 48
+STRATA_DA = {
+    "all_decisions": ("Alle beslutninger (ud af fold)", "#2b6cb0"),
+    "random_sample": ("Tilfældig stikprøve", "#dd6b20"),
+    "answers": ("Mærkede svar uden for korpusset", "#2f855a"),
+    "training": ("Træningens egen kurve", "#888888"),
+}
+ROUTES_DA = {"human": "afgjort af en koder", "auto": "modellen alene (auto)", "review": "til gennemsyn (review)"}
+
+
+async def routing_chart(db, name: str, datasette) -> dict:
+    """The model's coverage–precision curves (precision of the excerpts at or above a
+    confidence against the share of excerpts that is), the operating point and the
+    excerpts per route."""
+    tables = set(await db.table_names())
+    if not {"routing_curve", "routes", "model_runs"} <= tables:
+        return {}
+    run = (await db.execute("select value from build_info where key = 'model_run'")).first()
+    run = run[0] if run else None
+    point = (await db.execute("select target_precision, route_threshold, route_coverage, route_precision from model_runs where id = ?", [run])).first()
+    rows = await db.execute("select stratum, precision, coverage from routing_curve where run = ? order by stratum, coverage", [run])
+    by_stratum: dict[str, list] = {}
+    for row in rows:
+        by_stratum.setdefault(row["stratum"], []).append((row["coverage"], row["precision"]))
+    low = min([p for points in by_stratum.values() for _, p in points] + [0.8])
+    low = max(0.0, min(0.8, low - 0.02))
+
+    def xy(coverage, precision):
+        x = CURVE_PAD + coverage * (CURVE_WIDTH - 2 * CURVE_PAD)
+        y = CURVE_HEIGHT - CURVE_PAD - (precision - low) / (1 - low) * (CURVE_HEIGHT - 2 * CURVE_PAD)
+        return round(x, 1), round(y, 1)
+
+    lines = [
+        {"label": STRATA_DA.get(s, (s, "#444"))[0], "colour": STRATA_DA.get(s, (s, "#444"))[1],
+         "points": " ".join("%s,%s" % xy(c, p) for c, p in points)}
+        for s, points in sorted(by_stratum.items(), key=lambda kv: list(STRATA_DA).index(kv[0]) if kv[0] in STRATA_DA else 9)
+    ]
+    counts = [dict(r) for r in await db.execute("select route, count(*) as n from routes group by route order by n desc")]
+    target = point["target_precision"] if point else None
+    return {
+        "lines": lines,
+        "width": CURVE_WIDTH,
+        "height": CURVE_HEIGHT,
+        "pad": CURVE_PAD,
+        "low": low,
+        "target_y": xy(0, target)[1] if target else None,
+        "target": target,
+        "point": xy(point["route_coverage"], point["route_precision"]) if point and point["route_threshold"] is not None else None,
+        "coverage": point["route_coverage"] if point else None,
+        "precision": point["route_precision"] if point else None,
+        "counts": [{"route": c["route"], "route_da": ROUTES_DA.get(c["route"], c["route"]), "n": c["n"]} for c in counts],
+        "query_url": datasette.urls.query(name, "routing"),
+        "routes_url": datasette.urls.table(name, "routes"),
     }
 
 
