@@ -221,7 +221,10 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
             f"""select excerpt_id, text, source_id, kind, code_id, score, threshold, null as rule_hit from (
                   select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, s.distance,
                          e.seq, coalesce(r.route, 'review') as route,
-                         row_number() over (partition by s.code_id order by s.distance, e.source_id, e.seq) as turn
+                         row_number() over (
+                           partition by coalesce(r.route, 'review') = 'review', s.code_id
+                           order by s.distance, e.source_id, e.seq
+                         ) as turn
                   from suggestions s join excerpts e on e.id = s.excerpt_id
                   left join routes r on r.excerpt_id = s.excerpt_id
                   where s.excerpt_id not in ({_HUMAN}) and (:code is null or s.code_id = :code)
