@@ -16,7 +16,8 @@ EXCERPT = "vive2021-d5824dac7eea"  # Middelfart: virtual housing support and joi
 D, O, W = "digital_shift", "outdoor", "walk_and_talk"
 
 
-def reading(coder, codes, timestamp, adjudication=False, excerpt=EXCERPT):
+def reading(coder, codes, day, adjudication=False, excerpt=EXCERPT):
+    timestamp = f"2026-01-0{day}T00:00:00+00:00"
     decision = decision_files.Decision(excerpt, "", codes, coder, timestamp, "v1", adjudication=adjudication)
     return decision_files.Placed(decision, excerpt, codes, [D, O, W])
 

@@ -336,13 +336,17 @@ def coders_group():
 @click.argument("name")
 @coders_option
 @click.password_option("--password", prompt="Adgangskode", help="Prompted for when not given.")
-@click.option("--adjudicator", is_flag=True, help="May rule on excerpts where coders disagree (queue 'Uenighed').")
-def coders_add(name: str, coders_path: Path, password: str, adjudicator: bool):
+@click.option(
+    "--adjudicator/--not-adjudicator",
+    default=None,
+    help="May (or may no longer) rule on excerpts where coders disagree (queue 'Uenighed'); unchanged when not given.",
+)
+def coders_add(name: str, coders_path: Path, password: str, adjudicator: bool | None):
     """Add a coder NAME (or set a new password); only a salted hash is stored."""
     from casebase.publish import coders
 
     coders.add(coders_path, name, password, adjudicator)
-    click.echo(f"Coder {name} saved in {coders_path}" + (" (adjudicator)" if adjudicator else ""))
+    click.echo(f"Coder {name} saved in {coders_path}" + (" (adjudicator)" if coders.is_adjudicator(coders_path, name) else ""))
 
 
 @coders_group.command(name="remove")

@@ -80,6 +80,9 @@ def load_yaml(path: Path):
     except CasebaseError as exc:
         exc.file = str(path)
         raise
+    except (TypeError, RecursionError) as exc:
+        # An unhashable key ("? [a, b]") or nesting deeper than Python's stack.
+        raise CasebaseError(f"invalid YAML: {type(exc).__name__}: {str(exc)[:200]}", file=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -93,7 +96,8 @@ def json_lines(text: str, path: Path):
     is not a JSON object is one error naming the file and line."""
     import json
 
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n only: JSON strings may hold U+2028 or U+0085 as they are.
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -192,6 +192,21 @@ def _code_from_entry(entry, path: Path) -> Code:
             file=path,
             line=entry.line_of("constructed_examples"),
         )
+    positive = _string_list(constructed, "positive", path) if constructed else []
+    negative = _string_list(constructed, "negative", path) if constructed else []
+    for key, texts in (("positive", positive), ("negative", negative)):
+        for index, text in enumerate(texts):
+            if not text or any(ord(ch) < 32 and ch not in "\t\n" for ch in text):
+                raise CasebaseError(
+                    "a constructed example must be a non-empty sentence without control characters",
+                    file=path,
+                    line=constructed[key].line_of(index) if hasattr(constructed[key], "line_of") else entry.line,
+                )
+    both = set(positive) & set(negative)
+    if both:
+        raise CasebaseError(
+            f"constructed example both positive and negative: {sorted(both)[0]!r}", file=path, line=constructed.line_of("negative")
+        )
     return Code(
         id=code_id,
         label_da=str(entry["label_da"]).strip(),
@@ -204,8 +219,8 @@ def _code_from_entry(entry, path: Path) -> Code:
         examples=_string_list(entry, "examples", path),
         patterns=_patterns(entry, "patterns", path),
         exclude_patterns=_patterns(entry, "exclude_patterns", path),
-        constructed_positive=_string_list(constructed, "positive", path) if constructed else [],
-        constructed_negative=_string_list(constructed, "negative", path) if constructed else [],
+        constructed_positive=positive,
+        constructed_negative=negative,
         replaces=_string_list(entry, "replaces", path),
         line=entry.line,
     )

@@ -56,6 +56,12 @@ def snippet_of(text: str) -> str:
     return " ".join(text.split())[:SNIPPET_LENGTH]
 
 
+def moment(timestamp: str) -> datetime:
+    """A decision's time, comparable across offsets (a time without one is UTC)."""
+    value = datetime.fromisoformat(timestamp)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -63,6 +69,8 @@ def now() -> str:
 def coder_file(coding_dir: Path, coder: str, adjudication: bool = False) -> Path:
     if not _CODER.match(coder):
         raise CasebaseError(f"coder id {coder!r} must be lowercase letters, digits, '.', '_' or '-'")
+    if f"{coder}.csv" == REGISTRY or coder in (ADJUDICATIONS, "samples"):
+        raise CasebaseError(f"coder id {coder!r} is the name of one of casebase's own files; choose another")
     folder = Path(coding_dir) / ADJUDICATIONS if adjudication else Path(coding_dir)
     return folder / f"{coder}.csv"
 
@@ -113,6 +121,10 @@ def read_file(path: Path, adjudication: bool = False) -> list[Decision]:
             )
         if not row["excerpt_id"]:
             raise CasebaseError("empty excerpt_id", file=path, line=line)
+        try:
+            moment(row["timestamp"])
+        except ValueError:
+            raise CasebaseError(f"timestamp {row['timestamp']!r} is not an ISO 8601 time", file=path, line=line) from None
         decisions.append(
             Decision(
                 excerpt_id=row["excerpt_id"],
@@ -147,11 +159,24 @@ def read_registry(coding_dir: Path) -> dict[str, list[str]]:
     path = Path(coding_dir) / REGISTRY
     if not path.exists():
         return {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames != REGISTRY_COLUMNS:
-            raise CasebaseError(f"expected the columns {','.join(REGISTRY_COLUMNS)}", file=path, line=1)
-        return {row["codebook_version"]: _split_codes(row["codes"]) for row in reader}
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CasebaseError("not valid UTF-8", file=path, line=data[: exc.start].count(b"\n") + 1) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames != REGISTRY_COLUMNS:
+        raise CasebaseError(f"expected the columns {','.join(REGISTRY_COLUMNS)}", file=path, line=1)
+    registry: dict[str, list[str]] = {}
+    for row in reader:
+        if None in row or any(v is None for v in row.values()) or not row["codebook_version"]:
+            raise CasebaseError("wrong number of columns", file=path, line=reader.line_num)
+        if row["codebook_version"] in registry and registry[row["codebook_version"]] != _split_codes(row["codes"]):
+            raise CasebaseError(
+                f"codebook version {row['codebook_version']!r} listed twice with different codes", file=path, line=reader.line_num
+            )
+        registry[row["codebook_version"]] = _split_codes(row["codes"])
+    return registry
 
 
 def register_codebook(coding_dir: Path, codebook: Codebook) -> None:
@@ -271,7 +296,7 @@ class Resolution:
         for placed in self.placed:
             if placed.decision.adjudication:
                 held = result.get(placed.excerpt_id)
-                if held is None or placed.decision.timestamp >= held.decision.timestamp:
+                if held is None or moment(placed.decision.timestamp) >= moment(held.decision.timestamp):
                     result[placed.excerpt_id] = placed
         return result
 
@@ -290,9 +315,9 @@ class Resolution:
         settled: dict[str, Placed] = {}
         open_: dict[str, list[Placed]] = {}
         for excerpt_id, readings in by_excerpt.items():
-            latest_reading = max(readings, key=lambda p: p.decision.timestamp)
+            latest_reading = max(readings, key=lambda p: moment(p.decision.timestamp))
             ruling = rulings.get(excerpt_id)
-            if ruling and ruling.decision.timestamp >= latest_reading.decision.timestamp:
+            if ruling and moment(ruling.decision.timestamp) >= moment(latest_reading.decision.timestamp):
                 settled[excerpt_id] = ruling
             elif disagree(readings):
                 open_[excerpt_id] = readings

@@ -344,16 +344,19 @@ def read_labelled(path: Path, codebook) -> list[tuple[str, str, list[str]]]:
     "codes": [...]}`` a line; a bad line is one error naming the file and line."""
     from casebase import files
     from casebase.errors import CasebaseError, read_bytes
+    from casebase.ingest.sources import MAX_LINE_CHARS
 
     path = Path(path)
     try:
-        text = read_bytes(path).decode("utf-8")
+        text = read_bytes(path).decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         raise CasebaseError("not valid UTF-8", file=path) from None
     items = []
     for number, item in files.json_lines(text, path):
         if not isinstance(item.get("text"), str) or not item["text"].strip():
             raise CasebaseError("each line must be an object with a non-empty 'text'", file=path, line=number)
+        if len(item["text"]) > MAX_LINE_CHARS:
+            raise CasebaseError(f"a text of {len(item['text']):,} characters; at most {MAX_LINE_CHARS:,}", file=path, line=number)
         codes = item.get("codes", [])
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise CasebaseError("'codes' must be a list of code ids", file=path, line=number)

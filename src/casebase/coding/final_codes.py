@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from casebase.coding.codebook import Codebook
-from casebase.coding.decision_files import Placed, Resolution
+from casebase.coding.decision_files import Placed, Resolution, moment
 from casebase.coding import routing
 from casebase.coding.rules import RuleHit, rule_codes
 
@@ -63,7 +63,7 @@ def shown_decisions(resolution: Resolution) -> dict[str, Placed]:
     settled, open_ = resolution.settled()
     shown = dict(settled)
     for excerpt_id, readings in open_.items():
-        shown[excerpt_id] = max(readings, key=lambda p: p.decision.timestamp)
+        shown[excerpt_id] = max(readings, key=lambda p: moment(p.decision.timestamp))
     return shown
 
 
@@ -163,7 +163,8 @@ class Router:
         thresholds = np.array([self.thresholds[c] for c in codes], dtype=float)
         confidence = float(routing.confidence(probabilities, thresholds)[0]) if codes else 0.0
         unmodelled = any(c not in self.trained for c in rec["rules"])
-        route, expected = routing.route(confidence, rec, self.vocabulary, unmodelled, self.routing)
+        coded = any(score[c] >= self.thresholds[c] for c in codes)
+        route, expected = routing.route(confidence, rec, self.vocabulary, unmodelled, self.routing, coded)
         return route, expected, round(confidence, 4)
 
 

@@ -11,7 +11,8 @@ which the excerpts above it are still right at the target rate (default 0.95), s
 ``route`` is ``auto`` above it and ``review`` below; ``expected_precision`` reads the
 curve at the excerpt's confidence.
 
-Two things send an excerpt to review whatever its confidence: a rule of a code the
+Three things send an excerpt to review whatever its confidence: a code the model gives
+a text shorter than the prose the point was measured on; a rule of a code the
 model does not decide fired (the rules' word is not calibrated), and a text the model
 barely knows (no rule evidence and fewer than half of its words, or under three, seen
 in training): absence of evidence there is ignorance, not a "no".
@@ -103,10 +104,16 @@ def unknown_text(record: dict, vocabulary: set[str]) -> bool:
     return known < MIN_KNOWN_WORDS or known < MIN_KNOWN_SHARE * len(words)
 
 
-def route(conf: float, record: dict, vocabulary: set[str], unmodelled_rule: bool, routing: dict) -> tuple[str, float | None]:
-    """``(route, expected_precision)`` of one excerpt under the model's operating point."""
+def route(
+    conf: float, record: dict, vocabulary: set[str], unmodelled_rule: bool, routing: dict, coded: bool = False
+) -> tuple[str, float | None]:
+    """``(route, expected_precision)`` of one excerpt under the model's operating point.
+    ``coded``: the model gives the excerpt a code. The curve was measured on prose, so a
+    code the model gives a shorter text (a heading, a word) is not promised: review."""
     expected = expected_precision(conf, routing.get("curve") or [])
     threshold = routing.get("threshold")
     if unmodelled_rule or threshold is None or unknown_text(record, vocabulary):
+        return "review", expected
+    if coded and len(record["lemmas"].split()) < PROSE_WORDS:
         return "review", expected
     return ("auto" if conf >= threshold else "review"), expected

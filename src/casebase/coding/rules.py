@@ -53,11 +53,14 @@ class RuleHit:
 
 
 def rule_codes(hits: list[RuleHit], codebook: Codebook) -> list[str]:
-    """The codes the rules alone assign: a pattern of the code (or of a child) fired
-    and no exclude pattern of that code did; with their ancestors."""
-    against = {hit.code_id for hit in hits if hit.against}
-    found = codebook.close({hit.code_id for hit in hits if not hit.against})
-    return codebook.close({code for code in found if code not in against})
+    """The codes the rules alone assign: a pattern of the code (or of a child) fired,
+    and no exclude pattern of the code or of an ancestor did; with their ancestors."""
+    blocked = set()
+    for code in {hit.code_id for hit in hits if hit.against}:
+        blocked |= {code, *codebook.descendants(code)}
+    # A child implies its parent, so a blocked parent blocks its children too, and
+    # closing what is left never brings a blocked code back.
+    return codebook.close({hit.code_id for hit in hits if not hit.against} - blocked)
 
 
 @dataclass

@@ -71,17 +71,23 @@ def draw(excerpts: list[tuple[str, str, str, str]], decided: set[str], size: int
 def write(path: Path, chosen: list[tuple]) -> None:
     if path.exists():
         raise CasebaseError("a sample of this name exists; samples are never replaced", file=path)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for position, (excerpt_id, kind, source_id, text) in enumerate(chosen, start=1):
-            writer.writerow([position, excerpt_id, kind, source_id, text[:80]])
+    try:
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(COLUMNS)
+            for position, (excerpt_id, kind, source_id, text) in enumerate(chosen, start=1):
+                writer.writerow([position, excerpt_id, kind, source_id, text[:80]])
+    except OSError as exc:
+        raise CasebaseError(f"cannot write the sample: {exc.strerror}", file=path) from None
 
 
 def sampled_ids(corpus_dir: Path) -> set[str]:
     """The excerpt ids of every random sample of the corpus."""
     ids: set[str] = set()
-    for path in sorted(samples_dir(corpus_dir).glob("*.csv")):
+    folder = samples_dir(corpus_dir)
+    if folder.exists() and not folder.is_dir():
+        raise CasebaseError("expected a folder of random samples, found a file", file=folder)
+    for path in sorted(folder.glob("*.csv")):
         try:
             with open(path, encoding="utf-8", newline="") as handle:
                 reader = csv.DictReader(handle)

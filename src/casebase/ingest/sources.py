@@ -370,6 +370,13 @@ def _check_columns(header: list[str], source: Source) -> None:
         )
 
 
+def _check_length(text: str, path: Path, line: int) -> None:
+    if len(text) > MAX_LINE_CHARS:
+        raise CasebaseError(
+            f"a text of {len(text):,} characters; the longest a text to code may be is {MAX_LINE_CHARS:,}", file=path, line=line
+        )
+
+
 def read_input_texts(path: Path, column: str | None = None) -> list[str]:
     """Texts to code from a .txt (one per line), .csv (a 'text' column or --column)
     or .jsonl (a 'text' field) file, in order."""
@@ -378,7 +385,11 @@ def read_input_texts(path: Path, column: str | None = None) -> list[str]:
     text = decode_text(data, path)
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        return [line.strip() for line in text.splitlines() if line.strip()]
+        # Lines end at \n (and \r\n) only: a form feed or U+2028 inside a text is no new text.
+        texts = [(number, line.strip()) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+        for number, line in texts:
+            _check_length(line, path, number)
+        return [line for _, line in texts]
     if suffix == ".csv":
         name = column or "text"
         reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -388,13 +399,18 @@ def read_input_texts(path: Path, column: str | None = None) -> list[str]:
                 file=path,
                 line=1,
             )
-        return [row[name] or "" for row in reader]
+        texts = []
+        for row in reader:
+            _check_length(row[name] or "", path, reader.line_num)
+            texts.append(row[name] or "")
+        return texts
     if suffix in (".jsonl", ".ndjson"):
         texts = []
         for number, item in files.json_lines(text, path):
             field_name = column or "text"
             if not isinstance(item.get(field_name), str):
                 raise CasebaseError(f"no text field {field_name!r}", file=path, line=number)
+            _check_length(item[field_name], path, number)
             texts.append(item[field_name])
         return texts
     raise CasebaseError(f"unsupported file type {suffix or '(none)'!r}; use .txt, .csv or .jsonl", file=path)

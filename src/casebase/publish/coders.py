@@ -50,13 +50,15 @@ def _hash(password: str, salt: bytes, iterations: int) -> str:
     return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations).hex()
 
 
-def add(path: Path, name: str, password: str, adjudicator: bool = False) -> None:
+def add(path: Path, name: str, password: str, adjudicator: bool | None = None) -> None:
     """Add a coder, or set a new password (and role) for an existing one. An
     adjudicator also rules on excerpts where coders disagree."""
     coder_file(Path("."), name)  # the same id rule as the coder's CSV file name
     if len(password) < 8:
         raise CasebaseError("the password must have at least 8 characters", file=path)
     data = _read(path)
+    if adjudicator is None:  # a new password keeps the role the coder had
+        adjudicator = "adjudicator" in (data["coders"].get(name) or {}).get("roles", [])
     salt = secrets.token_bytes(16)
     data["coders"][name] = {
         "salt": salt.hex(),
