@@ -28,9 +28,10 @@ def book():
     return codebook.load(REPO / "codebook.yaml")
 
 
-def test_an_excluded_parent_is_not_brought_back_by_its_child(book):
+def test_a_childs_evidence_outweighs_its_parents_exclusion(book):
     hits = [rules.RuleHit(W, 0, 5, "gåtur", "*gåtur*"), rules.RuleHit(O, 20, 28, "naturfag", "naturfag*", True)]
-    assert rules.rule_codes(hits, book) == []
+    assert rules.rule_codes(hits, book) == [O, W]
+    assert rules.rule_codes(hits[1:] + [rules.RuleHit(O, 0, 5, "skov", "i skoven")], book) == []
 
 
 def test_coder_ids_that_are_casebase_files_are_refused(tmp_path, book):

@@ -21,7 +21,7 @@ from casebase.errors import CasebaseError
 
 MIN_EXAMPLES = 6  # positives and negatives a code needs before a model is trained for it
 # Bump when a saved model can no longer be used by this code (a changed feature set).
-MODEL_FORMAT = 3  # 3: the Model object pickled whole (casebase.coding.classifier)
+MODEL_FORMAT = 4  # 3: the Model pickled whole; 4: compound parts, evidence against, routing
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "model.json"
 

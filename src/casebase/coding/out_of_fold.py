@@ -47,7 +47,7 @@ def out_of_fold(prepared: TrainingSet, directory: Path, folds: int | None = None
     key = {
         "training_hash": model_files.training_hash(records, Y),
         "constructed_hash": model_files.training_hash(*prepared.constructed_data()),
-        "format": 2,
+        "format": model_files.MODEL_FORMAT,
         "codebook_version": prepared.codebook.version,
         "nlp_pipeline": prepared.pipeline_name,
         "code_ids": prepared.codebook.ids,
