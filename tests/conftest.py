@@ -28,6 +28,23 @@ def built_db(tmp_path_factory) -> Path:
 
 
 REPO_CODEBOOK = REPO / "codebook.yaml"
+
+
+@pytest.fixture(scope="session")
+def book():
+    """The seed codebook (tests that change a codebook write their own copy)."""
+    from casebase.coding import codebook
+
+    return codebook.load(REPO_CODEBOOK)
+
+
+@pytest.fixture(scope="session")
+def matcher(book):
+    """The seed codebook's rules on the Danish pipeline."""
+    from casebase.coding import rules
+    from casebase.nlp import danish
+
+    return rules.RuleMatcher(danish.load_pipeline(), book)
 PASSWORDS = {"anna": "anna-koder-1", "bo": "bo-koder-22"}
 
 

@@ -12,7 +12,6 @@ from casebase.coding import classifier
 from casebase.coding import codebook
 from casebase.coding import model_files
 from casebase.nlp import danish
-from casebase.coding import rules
 from casebase.cli import cli
 from casebase.errors import CasebaseError
 from conftest import REPO
@@ -60,16 +59,6 @@ HELD_OUT = [
     ("Vores frivillige kørte madpakker ud til de ældre.", {T}),
     ("Der er mange gode erfaringer med nye samarbejder på tværs af sektorer.", set()),
 ]
-
-
-@pytest.fixture(scope="module")
-def book():
-    return codebook.load(REPO / "codebook.yaml")
-
-
-@pytest.fixture(scope="module")
-def matcher(book):
-    return rules.RuleMatcher(danish.load_pipeline(), book)
 
 
 def records_for(texts, matcher, book):

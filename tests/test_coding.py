@@ -15,11 +15,6 @@ FAMILY = "Formål: Online familiebehandling."
 PHONE = "Læring: Telefonopkald til ikke-digitale brugere gav mulighed for dybere samtaler."
 
 
-@pytest.fixture
-def book():
-    return codebook.load(REPO / "codebook.yaml")
-
-
 def decision(excerpt_id, text, codes, coder="anna", note=""):
     return decision_files.Decision(excerpt_id, decision_files.snippet_of(text), codes, coder, "", "", note)
 

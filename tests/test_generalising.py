@@ -13,20 +13,9 @@ from click.testing import CliRunner
 
 from casebase.cli import cli
 from casebase.coding import active_learning, classifier, codebook, routing, rules, sampling
-from casebase.nlp import danish
 from conftest import CORPUS, REPO
 
 D, F, T, ONE, O, W = "digital_shift", "online_family_therapy", "to_go", "one_to_one", "outdoor", "walk_and_talk"
-
-
-@pytest.fixture(scope="module")
-def book():
-    return codebook.load(REPO / "codebook.yaml")
-
-
-@pytest.fixture(scope="module")
-def matcher(book):
-    return rules.RuleMatcher(danish.load_pipeline(), book)
 
 
 def hits(matcher, text):

@@ -23,11 +23,6 @@ def one_line(result, *fragments):
         assert fragment in lines[0]
 
 
-@pytest.fixture(scope="module")
-def book():
-    return codebook.load(REPO / "codebook.yaml")
-
-
 def test_a_childs_evidence_outweighs_its_parents_exclusion(book):
     hits = [rules.RuleHit(W, 0, 5, "gåtur", "*gåtur*"), rules.RuleHit(O, 20, 28, "naturfag", "naturfag*", True)]
     assert rules.rule_codes(hits, book) == [O, W]

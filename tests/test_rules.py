@@ -9,11 +9,6 @@ from casebase.errors import CasebaseError
 from conftest import REPO
 
 
-@pytest.fixture(scope="module")
-def matcher():
-    return rules.RuleMatcher(danish.load_pipeline(), codebook.load(REPO / "codebook.yaml"))
-
-
 def coded(matcher, text):
     hits = matcher.hits(matcher.nlp(text))
     return matcher.codes(hits), hits
