@@ -18,7 +18,7 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -280,6 +280,7 @@ class Resolution:
     placed: list[Placed]
     unplaced: list[Decision]  # excerpt gone and the snippet matches no excerpt (or several)
     deleted_codes: list[tuple[Decision, str]]  # codes no longer in the codebook
+    _settled: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def current(self) -> dict[tuple[str, str], Placed]:
         """The decision that counts per (coder, excerpt): the latest placed one
@@ -301,6 +302,12 @@ class Resolution:
         return result
 
     def settled(self) -> tuple[dict[str, Placed], dict[str, list[Placed]]]:
+        # Asked once per batch of a build's coding pass: worked out once.
+        if self._settled is None:
+            self._settled = self._settle()
+        return self._settled
+
+    def _settle(self) -> tuple[dict[str, Placed], dict[str, list[Placed]]]:
         """The decision each excerpt is learnt from, and the disagreements left open.
 
         An excerpt's coders agree when their current decisions give the same codes
