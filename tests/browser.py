@@ -78,3 +78,28 @@ def browser():
             yield chromium.new_page()
         finally:
             chromium.close()
+
+
+WIDTHS = (1400, 400)
+
+
+def screenshots(page, name: str) -> list[Path]:
+    """Full-page screenshots of the page as it is now, at a desktop and a phone
+    width, into test-artifacts/ (kept by CI for a human look); returns the files.
+
+    The viewport is restored afterwards, so a test can go on where it was."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    before = page.viewport_size or {"width": 1280, "height": 900}
+    files = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        target = ARTIFACTS / f"{name}-{width}.png"
+        page.screenshot(path=str(target), full_page=True)
+        files.append(target)
+    page.set_viewport_size(before)
+    return files
+
+
+def horizontal_overflow(page) -> int:
+    """How many CSS pixels the page is wider than its viewport (0 when it fits)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
