@@ -43,8 +43,13 @@ def csv_rows(root, coder):
     return decision_files.read_file(path) if path.exists() else []
 
 
+def served(root):
+    """The file the coding server serves and writes: its working copy of the build."""
+    return serving.working_copy(root / "db" / "casebase.db")
+
+
 def codings_of(root, excerpt_id):
-    conn = sqlite3.connect(root / "db" / "casebase.db")
+    conn = sqlite3.connect(served(root))
     try:
         return {row[0]: (row[1], row[2]) for row in conn.execute(
             "select code_id, origin, coder from codings where excerpt_id = ?", (excerpt_id,)
@@ -177,7 +182,7 @@ async def test_blind_mode_hides_suggestions_and_other_coders(site):
     assert "coder2" not in blind.text and "tærskel" not in blind.text and "<mark" not in blind.text
     assert " checked" not in blind.text  # nothing pre-ticked from others
     queue = await datasette.client.get("/-/casebase/queue?queue=double&blind=1", cookies=cookies)
-    conn = sqlite3.connect(root / "db" / "casebase.db")
+    conn = sqlite3.connect(served(root))
     coded_by_others = conn.execute("select count(distinct excerpt_id) from decisions where status != 'unplaced'").fetchone()[0]
     assert "(blind" in queue.text and int(re.search(r'data-count="double">(\d+)<', queue.text).group(1)) == coded_by_others
 
@@ -189,7 +194,7 @@ async def test_uncertain_queue_serves_review_first_nearest_the_threshold(site):
     shown = re.findall(r"<td>digital_shift</td>\s*<td>([0-9.]+) / ([0-9.]+)</td>", page.text)
     listed = re.findall(r'href="/-/casebase/code/([^"?]+)\?queue=uncertain', page.text)
     assert len(shown) > 10 and len(listed) == len(shown)
-    conn = sqlite3.connect(root / "db" / "casebase.db")
+    conn = sqlite3.connect(served(root))
     human = {r[0] for r in conn.execute("select excerpt_id from decisions")}
     route = dict(conn.execute("select excerpt_id, route from routes"))
     kinds = dict(conn.execute("select id, kind from excerpts"))
@@ -261,7 +266,7 @@ async def test_two_coders_saving_at_once_lose_nothing(site):
     root, _, datasette = site
     anna, anna_token = await login(datasette, "anna")
     bo, bo_token = await login(datasette, "bo")
-    excerpts = [r[0] for r in sqlite3.connect(root / "db" / "casebase.db").execute(
+    excerpts = [r[0] for r in sqlite3.connect(served(root)).execute(
         "select id from excerpts where kind = 'paragraph' order by source_id, seq limit 10"
     )]
 
@@ -278,7 +283,7 @@ async def test_two_coders_saving_at_once_lose_nothing(site):
     ))
     assert sorted(r.excerpt_id for r in csv_rows(root, "anna")) == sorted(excerpts)
     assert sorted(r.excerpt_id for r in csv_rows(root, "bo")) == sorted(excerpts)
-    conn = sqlite3.connect(root / "db" / "casebase.db")
+    conn = sqlite3.connect(served(root))
     held = conn.execute("select count(*) from decisions where coder in ('anna', 'bo')").fetchone()[0]
     assert held == 20
 

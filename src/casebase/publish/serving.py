@@ -4,9 +4,17 @@
 ``casebase serve``, the tests and the benchmarks alike. The plugin reads its
 settings from ``plugins.casebase`` in the metadata:
 
-- ``db``: the database file; when a build replaces it (builds swap in a new
-  file atomically), the server notices on the next request and serves the
-  new one, re-applying any coding decision saved while the build ran;
+- ``db``: the database file a build writes (builds swap in a new file
+  atomically); when a build replaces it, the server notices on the next
+  request and serves the new one on every page;
+- ``served``: the file Datasette reads. The public server reads the build
+  itself, immutable. The coding server reads a working copy of it
+  (``coding/<name>.db`` beside the build) that its saves write to, so a public
+  server on the same build never sees its file change; the copy is made afresh
+  from the build at start-up and after every rebuild, with every decision in
+  the coders' files that the build does not hold applied to it;
+- ``name``: the database's name in URLs (the build's file name without .db),
+  the same on both servers;
 - ``coding``: present only for ``serve --coding``: the corpus, codebook and
   coders file the coding pages write through.
 
@@ -19,13 +27,16 @@ as in the tests, share nothing.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import shutil
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from datasette.database import Database
 
 from casebase.errors import CasebaseError
 from casebase.ingest.segment import CASE_COLUMNS
@@ -67,8 +78,8 @@ def load_metadata(path: Path) -> dict:
 
 
 def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | None = None):
-    """A Datasette serving ``db_path``: immutable (fast, counted once) unless
-    coders write to it."""
+    """A Datasette serving the build at ``db_path``: the build itself, immutable
+    (fast, counted once), or for coders a working copy of it that they write to."""
     from datasette.app import Datasette
 
     from casebase.publish import coders
@@ -80,11 +91,12 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
 
     database.open_built(db_path).close()  # a damaged or foreign file: one clear line, not a server error
     metadata = load_metadata(metadata_path)
-    config = {"db": str(db_path)}
+    config = {"db": str(db_path), "served": str(db_path), "name": db_path.stem}
     secret = None
     if coding:
         if not coders.names(coding.coders):
             raise CasebaseError("no coders yet; add one with 'casebase coders add NAME'", file=coding.coders)
+        config["served"] = str(working_copy(db_path))
         config["coding"] = {
             "corpus": str(Path(coding.corpus).resolve()),
             "codebook": str(Path(coding.codebook).resolve()),
@@ -92,25 +104,25 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
         }
         secret = coders.secret(coding.coders)
     metadata.setdefault("plugins", {})[PLUGIN] = config
-    files = {"files": [str(db_path)]} if coding else {"immutables": [str(db_path)]}
     # Facet suggestions try every column of a table page (50 ms each, at most): on a
     # million excerpts that was most of a filtered codings page (0.8 s, 0.18 s
     # without). The facets configured in metadata.yml are the ones users need.
     settings = {"suggest_facets": False}
-    datasette = Datasette(metadata=metadata, secret=secret, settings=settings, **files)
-    if not coding:
-        datasette.inspect_data = {}
-        _inspect(datasette, str(db_path))
-    server_state(datasette)  # the file's identity now: a build that replaces it later is noticed
+    datasette = Datasette(metadata=metadata, secret=secret, settings=settings)
+    datasette.inspect_data = {}
+    state = server_state(datasette)
+    with state.write_lock:
+        state.identity = _identity(str(db_path))
+        _serve(datasette, str(db_path))
     return datasette
 
 
-def _inspect(datasette, path: str) -> None:
-    """Give Datasette what ``datasette inspect`` would compute (row counts, a hash),
-    as the build recorded it, so a page of a million-row table never counts it again."""
+def _inspect(datasette, name: str, path: str) -> None:
+    """Give Datasette what ``datasette inspect`` would compute (row counts, size, a
+    hash), as the build recorded it, so a page of a million-row table never counts
+    it again."""
     from casebase.store import database
 
-    name = Path(path).stem
     data = database.inspect_data(path)
     if data:
         datasette.inspect_data[name] = data
@@ -135,11 +147,13 @@ class ServerState:
     def __init__(self, db: str, coding: CodingSettings | None):
         # Saving a decision and swapping in a rebuilt database never interleave.
         self.write_lock = threading.Lock()
-        # (device, inode) of the file being served; a build swaps in a new file,
-        # so a different identity means "rebuilt" (swap_if_rebuilt, under write_lock).
-        self.identity = _identity(db)
+        # (device, inode) of the build being served; a build swaps in a new file,
+        # so a different identity means "rebuilt" (swap_if_rebuilt).
+        self.identity = None
         # The coders' retrain button (coding mode only).
         self.retraining = Retraining(coding.corpus, coding.codebook, db) if coding else None
+        # Held for the server's life: one coding server per working copy.
+        self.working_copy_lock = None
 
 
 def server_state(datasette) -> ServerState:
@@ -157,12 +171,19 @@ def server_state(datasette) -> ServerState:
 
 
 def database_name(datasette) -> str:
-    return Path(config(datasette)["db"]).stem
+    settings = config(datasette)
+    return settings.get("name") or Path(settings["db"]).stem
+
+
+def working_copy(db_path: Path) -> Path:
+    """The coding server's working copy of the build at ``db_path``."""
+    return Path(db_path).parent / "coding" / Path(db_path).name
 
 
 def connect(datasette) -> sqlite3.Connection:
-    """A writable connection to the served file (coding mode only)."""
-    conn = sqlite3.connect(config(datasette)["db"], timeout=30)
+    """A writable connection to the served file (coding mode only: the working copy)."""
+    settings = config(datasette)
+    conn = sqlite3.connect(settings.get("served") or settings["db"], timeout=30)
     conn.execute("pragma foreign_keys = on")
     return conn
 
@@ -175,11 +196,95 @@ def _identity(path: str) -> tuple[int, int] | None:
     return stat.st_dev, stat.st_ino
 
 
+class ServedDatabase(Database):
+    """A Datasette database whose file a rebuild replaces while the server runs.
+
+    Datasette keeps one read connection per worker thread under the database's
+    name, so after a swap every thread went on reading the replaced file until
+    the server restarted: table and query pages showed the old build while the
+    casebase pages showed the new one. Here a thread's connection belongs to one
+    ``ServedDatabase``: a thread still holding one to a replaced file closes it
+    and connects to the file now served.
+    """
+
+    _connections = threading.local()
+
+    async def execute_fn(self, fn):
+        if self.ds.executor is None:
+            return await super().execute_fn(fn)
+
+        def in_thread():
+            held = getattr(self._connections, self.name, None)
+            if held is None or held[0] is not self:
+                if held is not None:
+                    held[1].close()
+                conn = self.connect()
+                self.ds._prepare_connection(conn, self.name)
+                held = (self, conn)
+                setattr(self._connections, self.name, held)
+            return fn(held[1])
+
+        return await asyncio.get_running_loop().run_in_executor(self.ds.executor, in_thread)
+
+
+def _serve(datasette, build: str) -> None:
+    """Serve ``build`` (under the write lock): the file itself on the public server,
+    a fresh working copy of it on the coding server."""
+    settings = config(datasette)
+    name = database_name(datasette)
+    coding = coding_settings(datasette)
+    if coding:
+        served = Path(settings["served"])
+        _lock_working_copy(datasette, served)
+        _copy_build(Path(build), served, coding)
+        database = ServedDatabase(datasette, path=str(served), is_mutable=True)
+    else:
+        _inspect(datasette, name, build)
+        database = ServedDatabase(datasette, path=build, is_mutable=False)
+    # One assignment, as Datasette's add_database makes it: a request running
+    # meanwhile finds the old database or the new one, never none.
+    database.name = database.route = name
+    datasette.databases = {**datasette.databases, name: database}
+
+
+def _lock_working_copy(datasette, served: Path) -> None:
+    """Two coding servers on one build would each copy it over the other's working
+    copy, under the other's saves: the second is refused."""
+    state = server_state(datasette)
+    if state.working_copy_lock is not None:
+        return
+    served.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(served.with_name(served.name + ".lock"), "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise CasebaseError("another coding server serves this database; stop it first", file=served) from None
+    state.working_copy_lock = lock
+
+
+def _copy_build(build: Path, served: Path, coding: CodingSettings) -> None:
+    """Copy the build to a temporary file, apply the decisions it does not hold,
+    and move it over the working copy in one rename."""
+    temporary = served.with_name(f".{served.name}.tmp")
+    try:
+        shutil.copyfile(build, temporary)
+        conn = sqlite3.connect(temporary, timeout=30)
+        try:
+            conn.execute("pragma foreign_keys = on")
+            reapply_decisions(conn, coding)
+            conn.commit()
+        finally:
+            conn.close()
+        os.replace(temporary, served)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def swap_if_rebuilt(datasette) -> None:
     """If a build replaced the database file, serve the new one (call under the
     server's write_lock)."""
-    from datasette.database import Database
-
     path = config(datasette).get("db")
     if not path:
         return
@@ -187,50 +292,42 @@ def swap_if_rebuilt(datasette) -> None:
     current = _identity(path)
     if current is None or current == state.identity:
         return
-    name = database_name(datasette)
-    mutable = coding_settings(datasette) is not None
-    datasette.remove_database(name)
-    datasette.add_database(Database(datasette, path=path, is_mutable=mutable), name=name)
+    _serve(datasette, path)
     state.identity = current
-    if not mutable:
-        _inspect(datasette, path)
-    settings = coding_settings(datasette)
-    if settings:
-        reapply_decisions(datasette, settings)
 
 
-def reapply_decisions(datasette, settings: CodingSettings) -> int:
+def reapply_decisions(conn: sqlite3.Connection, coding: CodingSettings) -> int:
     """Decisions in the coders' files that the database does not hold (saved while
-    a build was reading the files) are applied to it. Returns how many."""
+    a build was reading the files, or just before a server stopped) are applied
+    to it. Returns how many."""
     from casebase.coding import codebook as codebook_mod
     from casebase.coding import decision_files
     from casebase.publish import coding_db
 
-    conn = connect(datasette)
-    try:
-        held = coding_db.recorded(conn)
-        version = coding_db.build_info(conn).get("codebook_version")
-        book = codebook_mod.load(settings.codebook)
-        if book.version != version:
-            return 0  # the next build places them; the pages say the codebook changed
-        ids = {row[0] for row in conn.execute("select id from excerpts")}
-        missing = [
-            d
-            for d in decision_files.read_all(settings.coding_dir)
-            if (d.coder, d.adjudication, d.line) not in held and d.excerpt_id in ids and d.codebook_version == version
-        ]
-        for decision in sorted(missing, key=lambda d: d.timestamp):
-            coding_db.apply_decision(conn, decision, book)
-        return len(missing)
-    finally:
-        conn.close()
+    held = coding_db.recorded(conn)
+    version = coding_db.build_info(conn).get("codebook_version")
+    book = codebook_mod.load(coding.codebook)
+    if book.version != version:
+        return 0  # the next build places them; the pages say the codebook changed
+    ids = {row[0] for row in conn.execute("select id from excerpts")}
+    missing = [
+        d
+        for d in decision_files.read_all(coding.coding_dir)
+        if (d.coder, d.adjudication, d.line) not in held and d.excerpt_id in ids and d.codebook_version == version
+    ]
+    for decision in sorted(missing, key=lambda d: d.timestamp):
+        coding_db.apply_decision(conn, decision, book)
+    return len(missing)
 
 
 def asgi_wrapper(datasette):
     def wrap(app):
         async def checked(scope, receive, send):
             # Plain `datasette serve` (no casebase settings) serves the file as it is.
-            if scope["type"] == "http" and config(datasette).get("db"):
+            path = config(datasette).get("db") if scope["type"] == "http" else None
+            # A stat per request; only a rebuilt file takes the lock (and is copied, on
+            # the coding server), so reading pages never queue behind a save.
+            if path and _identity(path) not in (None, server_state(datasette).identity):
                 lock = server_state(datasette).write_lock
 
                 def check():

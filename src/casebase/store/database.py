@@ -409,9 +409,11 @@ def inspect_data(path) -> dict | None:
         return {
             "file": str(path),
             "hash": hashlib.sha256(identity.encode("utf-8")).hexdigest(),
+            # /-/databases.json and the database page show it; without it they answered 500.
+            "size": Path(path).stat().st_size,
             "tables": {table: {"count": n} for table, n in json.loads(info[TABLE_COUNTS]).items()},
         }
-    except (sqlite3.DatabaseError, ValueError):
+    except (sqlite3.DatabaseError, ValueError, OSError):
         return None
 
 
