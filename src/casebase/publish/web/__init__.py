@@ -15,6 +15,7 @@ import asyncio
 from datasette import hookimpl
 
 from casebase.publish import serving
+from casebase.publish.web import chrome
 from casebase.publish.web import coder_pages as coding_web
 from casebase.publish.web import login
 from casebase.publish.web import public_pages
@@ -78,8 +79,21 @@ def render_cell(row, value, column, table, database, datasette):
 
 
 @hookimpl
-def extra_template_vars(view_name, table, request, datasette):
-    return public_pages.extra_template_vars(view_name, table, request, datasette)
+def extra_template_vars(view_name, table, database, request, datasette):
+    # The Danish chrome (every page) beside the front and case pages' data.
+    parts = [
+        public_pages.extra_template_vars(view_name, table, request, datasette),
+        chrome.extra_template_vars(view_name, database, datasette),
+    ]
+
+    async def merged():
+        found = {}
+        for part in parts:
+            if part is not None:
+                found.update(await part)
+        return found
+
+    return merged()
 
 
 @hookimpl
