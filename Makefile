@@ -30,4 +30,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/build.py
 
 clean:
-	rm -rf db/casebase.db db/.*.tmp
+	rm -rf db/casebase.db db/.*.tmp db/coding

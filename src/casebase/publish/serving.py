@@ -109,6 +109,8 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
     # without). The facets configured in metadata.yml are the ones users need.
     settings = {"suggest_facets": False}
     datasette = Datasette(metadata=metadata, secret=secret, settings=settings)
+    # Datasette adds an in-memory database when given no file; casebase serves one file.
+    datasette.remove_database("_memory")
     datasette.inspect_data = {}
     state = server_state(datasette)
     with state.write_lock:
