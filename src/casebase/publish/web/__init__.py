@@ -19,6 +19,7 @@ from casebase.publish.web import chrome
 from casebase.publish.web import coder_pages as coding_web
 from casebase.publish.web import login
 from casebase.publish.web import public_pages
+from casebase.publish.web import source_reader
 
 
 def _lemmatize(text):
@@ -75,7 +76,11 @@ def render_cell(row, value, column, table, database, datasette):
     link = coding_web.render_excerpt_link(datasette, row, value, column, table)
     if link is not None:
         return link
-    return public_pages.render_cell(row, value, column, table, database, datasette)
+    cell = public_pages.render_cell(row, value, column, table, database, datasette)
+    if cell is not None:
+        return cell
+    # Links to the source reader: sources' titles, an excerpt's source.
+    return source_reader.render_cell(row, value, column, table, database, datasette)
 
 
 @hookimpl

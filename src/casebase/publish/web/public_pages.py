@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from casebase.ingest.segment import CASE_COLUMNS
 from casebase.publish import serving
+from casebase.publish.web import source_reader
 
 PREFIX = "/-/casebase"
 CHARTS_PATH = f"{PREFIX}/charts"
@@ -36,7 +37,7 @@ GREY = "#718096"
 
 
 def routes():
-    return [(rf"^{CHARTS_PATH}$", charts_page)]
+    return [(rf"^{CHARTS_PATH}$", charts_page)] + source_reader.routes()
 
 
 def database_name(datasette) -> str | None:
@@ -303,6 +304,7 @@ async def case_page(datasette, database: str, case_id: str) -> dict | None:
         "themes": themes,
         "similar": similar,
         "similar_url": datasette.urls.query(database, "similar_cases") + "?" + urlencode({"case": case_id}),
+        "reading": await source_reader.case_text(datasette, database, case_id),
     }
 
 
