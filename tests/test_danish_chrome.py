@@ -13,6 +13,7 @@ import browser
 from browser import horizontal_overflow, needs_chromium, screenshots
 from casebase.publish import serving
 from conftest import METADATA
+from test_coding_web import login
 
 STEVNS = "vive2021-stevns-sundhed-og-omsorg"
 
@@ -219,6 +220,25 @@ async def test_breadcrumbs_name_the_pages(datasette):
     html = await page(datasette, f"/casebase/cases/{STEVNS}")
     crumbs = VisibleText.of(re.search(r'<p class="crumbs">.*?</p>', html, re.S).group(0))
     assert crumbs == "Forside / Casebase / Cases"
+
+
+async def test_errors_read_danish(datasette):
+    missing = await datasette.client.get(f"/casebase/cases/{STEVNS}-findes-ikke")
+    assert missing.status_code == 404
+    text = VisibleText.of(missing.text)
+    assert "Siden findes ikke (404)" in text and "Til forsiden" in text and "Error" not in text
+    broken = await datasette.client.get("/casebase", params={"sql": "select nosuch"})
+    assert broken.status_code == 400
+    assert "Forespørgslen fejlede: no such column: nosuch" in VisibleText.of(broken.text)
+
+
+async def test_a_coder_logs_out_in_danish(coding_site):
+    root, settings = coding_site
+    datasette = serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
+    cookies, _ = await login(datasette)
+    html = (await datasette.client.get("/casebase/codings", cookies=cookies)).text
+    assert '<button class="button-as-link">Log ud</button>' in html
+    assert "Log out" not in html
 
 
 # --- in Chromium --------------------------------------------------------------------
