@@ -16,6 +16,8 @@ from conftest import METADATA, PASSWORDS
 # "Indsats: Virtuel bostøttemodel med video/telefon-besøg ... arrangeret samlede gåture." (VIVE, Middelfart)
 WALKS = "vive2021-d5824dac7eea"
 MARKER = "Gem og næste"
+# A queue row's code: a chip with the code's Danish label, then its score and threshold.
+QUEUE_CODE = r'data-code="([a-z_]+)"[^>]*>[^<]*</span></td>\s*<td>[0-9.]+ / [0-9.]+</td>'
 
 
 @pytest.fixture
@@ -169,7 +171,7 @@ async def test_save_and_next_walks_the_queue(site):
     assert int(re.search(r'data-count="uncoded">(\d+)<', queue.text).group(1)) == count - 1
     # Filtered by a code, the queue only lists that code's suggestions.
     filtered = await datasette.client.get("/-/casebase/queue?queue=uncertain&code=to_go", cookies=cookies)
-    shown = re.findall(r"<td>([a-z_]+)</td>\s*<td>[0-9.]+ / [0-9.]+</td>", filtered.text)
+    shown = re.findall(QUEUE_CODE, filtered.text)
     assert shown and set(shown) == {"to_go"}
 
 
@@ -191,7 +193,7 @@ async def test_uncertain_queue_serves_review_first_nearest_the_threshold(site):
     root, _, datasette = site
     cookies, _ = await login(datasette)
     page = await datasette.client.get("/-/casebase/queue?queue=uncertain&code=digital_shift", cookies=cookies)
-    shown = re.findall(r"<td>digital_shift</td>\s*<td>([0-9.]+) / ([0-9.]+)</td>", page.text)
+    shown = re.findall(r'data-code="digital_shift"[^>]*>[^<]*</span></td>\s*<td>([0-9.]+) / ([0-9.]+)</td>', page.text)
     listed = re.findall(r'href="/-/casebase/code/([^"?]+)\?queue=uncertain', page.text)
     assert len(shown) > 10 and len(listed) == len(shown)
     conn = sqlite3.connect(served(root))
@@ -212,7 +214,7 @@ async def test_uncertain_queue_spreads_over_the_codes(site):
     _, _, datasette = site
     cookies, _ = await login(datasette)
     page = await datasette.client.get("/-/casebase/queue?queue=uncertain", cookies=cookies)
-    codes = re.findall(r"<td>([a-z_]+)</td>\s*<td>[0-9.]+ / [0-9.]+</td>", page.text)
+    codes = re.findall(QUEUE_CODE, page.text)
     assert len(set(codes[:12])) >= 4  # the codes take turns, not one code's threshold band
 
 
@@ -236,20 +238,6 @@ async def test_a_decision_survives_a_rebuild_and_a_stale_swap(site):
     page = await datasette.client.get(f"/-/casebase/code/{excerpt}", cookies=cookies)
     assert 'data-code="to_go" data-origin="human"' in page.text
     assert codings_of(root, excerpt) == {"to_go": ("human", "anna")}
-
-
-async def test_a_changed_codebook_refuses_saves_until_rebuilt(site):
-    root, settings, datasette = site
-    cookies, token = await login(datasette)
-    text = settings.codebook.read_text(encoding="utf-8")
-    settings.codebook.write_text(text.replace("Digital omstilling", "Digital omstilling (ny)", 1), encoding="utf-8")
-    page = await datasette.client.get(f"/-/casebase/code/{WALKS}", cookies=cookies)
-    assert "Kodebogen er ændret" in page.text
-    response = await datasette.client.post(
-        f"/-/casebase/code/{WALKS}", data={"codes": ["to_go"], "csrftoken": token, "action": "save"}, cookies=cookies
-    )
-    assert response.status_code == 409 and "kodebogen er ændret" in response.text
-    assert csv_rows(root, "anna") == []
 
 
 async def test_unknown_code_is_refused(site):
@@ -369,6 +357,6 @@ async def test_retrain_from_the_browser_swaps_in_a_new_model(site):
     new_run = re.search(r"Model: <strong>([^<]+)</strong>", page.text).group(1)
     assert new_run != old_run  # trained on the new decision
     assert re.search(r'id="since-training">0<', page.text)
-    assert "Seneste gen-træning færdig" in page.text
+    assert 'data-state="served"' in page.text and "Gen-træningen er færdig og i brug" in page.text
     code_page = await datasette.client.get(f"/-/casebase/code/{WALKS}", cookies=cookies)
     assert 'data-code="to_go" data-origin="human"' in code_page.text

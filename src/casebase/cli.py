@@ -335,14 +335,25 @@ def coders_group():
 @coders_group.command(name="add")
 @click.argument("name")
 @coders_option
-@click.password_option("--password", prompt="Adgangskode", help="Prompted for when not given.")
+@click.password_option(
+    "--password",
+    prompt="Adgangskode",
+    help="Asked for twice when not given (better than the command line, which the shell history keeps).",
+)
 @click.option(
     "--adjudicator/--not-adjudicator",
     default=None,
     help="May (or may no longer) rule on excerpts where coders disagree (queue 'Uenighed'); unchanged when not given.",
 )
 def coders_add(name: str, coders_path: Path, password: str, adjudicator: bool | None):
-    """Add a coder NAME (or set a new password); only a salted hash is stored."""
+    """Add a coder NAME (or set a new password); only a salted hash is stored.
+
+    The password (at least 8 characters) is asked for twice, hidden, and the
+    two must match. Without a terminal both are read from stdin, one a line:
+
+    \b
+        printf '%s\\n%s\\n' "$PW" "$PW" | casebase coders add anna
+    """
     from casebase.publish import coders
 
     coders.add(coders_path, name, password, adjudicator)

@@ -49,6 +49,23 @@ def codes(conn: sqlite3.Connection) -> list[dict]:
     return _rows(conn, "select id, label_da, label_en, parent_id, definition, colour, depth from codes order by position")
 
 
+def codebook_codes(codebook: Codebook) -> list[dict]:
+    """The codebook as ``codes`` gives it, read from a codebook file: what the coding
+    page shows when codebook.yaml has changed since the database was built."""
+    return [
+        {
+            "id": code.id,
+            "label_da": code.label_da,
+            "label_en": code.label_en,
+            "parent_id": code.parent,
+            "definition": code.definition,
+            "colour": code.colour,
+            "depth": codebook.depth(code.id),
+        }
+        for code in (codebook.codes[i] for i in codebook.in_tree_order())
+    ]
+
+
 # --- one excerpt --------------------------------------------------------------------
 
 
@@ -104,6 +121,36 @@ def decisions(conn: sqlite3.Connection, excerpt_id: str) -> list[dict]:
         "select * from decisions where excerpt_id = ? order by timestamp desc, rowid desc",
         (excerpt_id,),
     )
+
+
+def latest_decision(conn: sqlite3.Connection, excerpt_id: str, coder: str) -> dict | None:
+    """The coder's most recent decision on the excerpt (a ruling or not)."""
+    found = _rows(
+        conn,
+        "select * from decisions where excerpt_id = ? and coder = ? order by timestamp desc, rowid desc limit 1",
+        (excerpt_id, coder),
+    )
+    return found[0] if found else None
+
+
+def decision_token(decision: dict | None) -> str:
+    """Names the coder's latest decision on an excerpt (its file and line, which a
+    rebuild keeps): a form carries the token it was rendered with, so a save can
+    tell a second submit of the same form from a new decision."""
+    return f"{decision['file']}:{decision['line']}" if decision else "-"
+
+
+def next_in_reading_order(conn: sqlite3.Connection, row: dict, exclude=()) -> str | None:
+    """The next excerpt after ``row`` in its source that a coder codes (no headings
+    or figure labels), leaving out ``exclude``."""
+    kinds = ", ".join(f"'{k}'" for k in CODED_KINDS)
+    for (excerpt_id,) in conn.execute(
+        f"select id from excerpts where source_id = ? and seq > ? and kind in ({kinds}) order by seq",
+        (row["source_id"], row["seq"]),
+    ):
+        if excerpt_id not in exclude:
+            return excerpt_id
+    return None
 
 
 def highlight(text: str, hits: list[dict], colours: dict[str, str]) -> Markup:
@@ -312,13 +359,15 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
 
 
 def queue(
-    conn: sqlite3.Connection, kind: str, code: str | None = None, coder: str | None = None, limit: int = 50, exclude: str | None = None
+    conn: sqlite3.Connection, kind: str, code: str | None = None, coder: str | None = None, limit: int = 50, exclude=()
 ) -> list[QueueItem]:
+    """The queue's first ``limit`` excerpts, leaving out the ids in ``exclude`` (the
+    one just coded, the ones a coder skipped)."""
     sql, params = _queue_sql(kind, code, coder)
-    items, seen = [], set()
+    items, seen = [], set(exclude)
     for row in _rows(conn, sql, params):
         # One line per excerpt: an excerpt near the cut for two codes is one thing to read.
-        if row["excerpt_id"] in seen or row["excerpt_id"] == exclude:
+        if row["excerpt_id"] in seen:
             continue
         seen.add(row["excerpt_id"])
         row["rule_hit"] = None if row["rule_hit"] is None else bool(row["rule_hit"])

@@ -6,11 +6,12 @@ thread, so the server keeps answering while the build retrains on every
 decision saved so far, recodes everything and swaps the database file in
 atomically; the server serves the new file from the next request on
 (``serving.swap_if_rebuilt``). At most one build runs at a time, and the
-pages show its status.
+pages show its status until the new database is served (``Retraining.banner``).
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -24,8 +25,10 @@ class Retraining:
 
     ``status()`` is empty until a retrain has been started, then holds
     ``running``, ``started`` and ``by`` (the coder), and once the build has
-    ended also ``finished``, ``ok``, ``message`` (the build's last line, or its
-    last error line) and ``output``.
+    ended also ``finished``, ``ok``, ``unchanged`` (the build found nothing new
+    and kept the database), ``error`` (the first error line of a failed build)
+    and ``output`` (the build's own lines, in English). ``banner()`` turns
+    that into what a coder reads.
     """
 
     def __init__(self, corpus: Path, codebook: Path, db: str):
@@ -63,12 +66,72 @@ class Retraining:
 
     def _run(self) -> None:
         process = subprocess.run(self.command, capture_output=True, text=True)
-        lines = (process.stdout if process.returncode == 0 else process.stderr).strip().splitlines()
+        output = process.stdout.strip()
         with self._lock:
             self._status.update(
                 running=False,
                 finished=decision_files.now(),
                 ok=process.returncode == 0,
-                message=lines[-1] if lines else "",
-                output=process.stdout.strip(),
+                unchanged=process.returncode == 0 and output.startswith(UP_TO_DATE),
+                error=None if process.returncode == 0 else first_error(process.stderr, process.returncode),
+                output="\n".join(part for part in (output, process.stderr.strip()) if part),
             )
+
+    def banner(self, served: dict[str, str]) -> dict:
+        """What the coding pages say about the retrain, given the served database's
+        build_info: a build that has ended is not done for a coder until the
+        server serves its database (its ``built_at`` is not older than the
+        retrain's start).
+
+        ``state`` is "" (no retrain since the server started), "running",
+        "waiting" (built, not yet served), "served", "unchanged" or "failed";
+        ``text`` says it in Danish; ``error`` and ``output`` as in ``status()``.
+        """
+        status = self.status()
+        if not status:
+            return {"state": "", "text": ""}
+        who = f"startet kl. {clock(status['started'])} af {status['by']}"
+        if status["running"]:
+            state, text = "running", f"Gen-træning i gang ({who}). Siderne viser den nye model, når den er taget i brug."
+        elif not status["ok"]:
+            state, text = "failed", f"Gen-træningen fejlede kl. {clock(status['finished'])} ({who}); den gamle model er stadig i brug."
+        elif status["unchanged"]:
+            state, text = "unchanged", (
+                f"Gen-træningen kl. {clock(status['finished'])} fandt intet nyt at træne på: "
+                "databasen var allerede bygget af præcis disse beslutninger og kodebogen."
+            )
+        elif _served_since(served.get("built_at"), status["started"]):
+            state, text = "served", (
+                f"Gen-træningen er færdig og i brug fra kl. {clock(status['finished'])}: "
+                f"model {served.get('model_run') or 'ingen'} ({who})."
+            )
+        else:
+            state, text = "waiting", f"Gen-træningen er bygget ({who}); serveren tager den nye database i brug ved næste sidevisning."
+        return {"state": state, "text": text, "error": status.get("error"), "output": status.get("output", "")}
+
+
+# The first words of 'casebase build' when no input changed (cli.build).
+UP_TO_DATE = "Up to date"
+# A line that says what went wrong: casebase's own "Error: ..." or an exception's last line.
+_ERROR_LINE = re.compile(r"^(Error:|[A-Za-z_.]*(Error|Exception)\b)")
+
+
+def first_error(stderr: str, returncode: int) -> str:
+    """The first line of a failed build's output that names the error."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    found = next((line for line in lines if _ERROR_LINE.match(line)), None)
+    return found or (lines[-1] if lines else f"bygningen sluttede med kode {returncode}")
+
+
+def clock(timestamp: str) -> str:
+    """A stored UTC time as the server's local hour and minute."""
+    return decision_files.moment(timestamp).astimezone().strftime("%H:%M")
+
+
+def _served_since(built_at: str | None, started: str) -> bool:
+    if not built_at:
+        return False
+    try:
+        return decision_files.moment(built_at) >= decision_files.moment(started)
+    except ValueError:
+        return False
