@@ -37,7 +37,7 @@ async def test_case_row_has_the_six_vive_fields(datasette):
     case = response.json()[0]
     assert case["municipality"] == "Favrskov"
     assert case["area"] == "Ældre"
-    assert case["target_group"] == "Plejehjemsbeboere."
+    assert case["target_group"] == "Plejehjemsbeboere"  # normalised at build time: no trailing full stop
     assert case["purpose"] == "Online pårørendekontakt."
     assert case["intervention"].startswith("Borgere på plejehjem kan få besøg")
     assert "geografisk afstand" in case["learning"]

@@ -71,6 +71,10 @@ def create_schema(db: sqlite_utils.Database) -> None:
         {
             "id": str,
             "source_id": str,
+            # Global reading order (sources in sources.yaml order, each in its own
+            # order), unique: what the excerpt table sorts by, so that paging and
+            # CSV streaming (keyset pagination on the sort column) lose no rows.
+            "position": int,
             "seq": int,
             "kind": str,
             "section": str,
@@ -81,6 +85,8 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "char_end": int,
             "text": str,
             "codes": str,  # JSON array of code ids, see summaries.py
+            "origins": str,  # JSON array of the codings' origins (human, model, rule), see summaries.py
+            "route": str,  # the router's verdict (human, auto, review), copied from routes for filtering
             "lemmas": str,
         },
         pk="id",
@@ -230,9 +236,10 @@ def create_agreement_table(db: sqlite_utils.Database) -> None:
 def create_indexes(db: sqlite_utils.Database) -> None:
     excerpts = db["excerpts"]
     excerpts.create_index(["source_id", "seq"], unique=True)
+    excerpts.create_index(["position"], unique=True)
     # codes: the JSON array facet and filter read this index, not the whole table
     # (2x faster on a million excerpts).
-    for column in ("kind", "section", "case_id", "page", "codes"):
+    for column in ("kind", "section", "case_id", "page", "codes", "origins", "route"):
         excerpts.create_index([column])
     cases = db["cases"]
     for column in ("source_id", "municipality", "area", "target_group", "source_theme"):
@@ -299,15 +306,60 @@ def write_source(db: sqlite_utils.Database, source, sha256: str, excerpt_count: 
             where source_id = ?""",
             [source.id],
         )
+        normalise_case_values(db)
+
+
+# Case fields that are facets and search fields: one value per meaning, so that
+# "Ledige borgere." and "Ledige borgere", or "Center for Omsorg og Rehabilitering"
+# and "Center for omsorg og rehabilitering", are one facet entry.
+NORMALISED_CASE_COLUMNS = ("municipality", "area", "target_group")
+_TRAILING = " \t.,;:"
+
+
+def tidy_case_value(value: str | None) -> str | None:
+    """Whitespace collapsed, trailing punctuation dropped; None for nothing left."""
+    if value is None:
+        return None
+    tidy = " ".join(value.split()).rstrip(_TRAILING)
+    return tidy or None
+
+
+def _canonical(variants: dict[str, int]) -> str:
+    # The most common spelling; on a tie the one with the fewest capitals after the
+    # first letter (Danish capitalises the first word, not every word).
+    return min(variants, key=lambda v: (-variants[v], sum(c.isupper() for c in v[1:]), v))
+
+
+def normalise_case_values(db: sqlite_utils.Database) -> None:
+    """Tidy the facet columns of every case written so far and give values that
+    differ only in case one spelling (re-run after each source: cases are few)."""
+    for column in NORMALISED_CASE_COLUMNS:
+        rows = db.execute(f"select id, {column} from cases where {column} is not null").fetchall()
+        tidy = {case_id: tidy_case_value(value) for case_id, value in rows}
+        variants: dict[str, dict[str, int]] = {}
+        for value in tidy.values():
+            if value is not None:
+                spelled = variants.setdefault(value.casefold(), {})
+                spelled[value] = spelled.get(value, 0) + 1
+        chosen = {folded: _canonical(spelled) for folded, spelled in variants.items()}
+        updates = [
+            (chosen[value.casefold()] if value is not None else None, case_id)
+            for case_id, value in tidy.items()
+        ]
+        changed = [(new, case_id) for (new, case_id), (_, old) in zip(updates, rows) if new != old]
+        db.conn.executemany(f"update cases set {column} = ? where id = ?", changed)
 
 
 def write_excerpts(db: sqlite_utils.Database, excerpts, lemmas) -> None:
-    """Write a batch of excerpts with their lemmas and attributes."""
+    """Write a batch of excerpts with their lemmas and attributes, numbered on
+    from the last one written (``position``: max(rowid) is a lookup, not a scan)."""
+    start = db.execute("select coalesce(max(position), 0) from excerpts where rowid = (select max(rowid) from excerpts)").fetchone()[0]
     db["excerpts"].insert_all(
         (
             {
                 "id": e.id,
                 "source_id": e.source_id,
+                "position": start + index,
                 "seq": e.seq,
                 "kind": e.kind,
                 "section": e.section,
@@ -318,9 +370,11 @@ def write_excerpts(db: sqlite_utils.Database, excerpts, lemmas) -> None:
                 "char_end": e.char_end,
                 "text": e.text,
                 "codes": "[]",  # until the codings are written (summaries.py)
+                "origins": "[]",
+                "route": None,
                 "lemmas": excerpt_lemmas,
             }
-            for e, excerpt_lemmas in zip(excerpts, lemmas)
+            for index, (e, excerpt_lemmas) in enumerate(zip(excerpts, lemmas), start=1)
         ),
         batch_size=1000,
     )

@@ -2,12 +2,20 @@
 
 - ``excerpts.codes``: the excerpt's code ids as a JSON array, in codebook order,
   so Datasette's array facet and filter (``codes__arraycontains=``) work;
-- ``case_codes(case_id, code_id, excerpts)``: a case's themes, the codes of its
-  excerpts with how many excerpts carry each;
-- ``cases.codes``: the case's code ids as a JSON array.
+  ``excerpts.origins`` the origins of its codings (human, model, rule) as a JSON
+  array, ``excerpts.route`` its route (human, auto, review): filters for researchers;
+- ``case_codes(case_id, code_id, excerpts, evidence)``: a case's themes. A theme
+  rests on evidence a reader accepts (``EVIDENCE``): a human coding (``menneske``),
+  a rule (``regel``: the rules coded it, or the codebook's patterns fired for the
+  code in the excerpt), or the model on the case's body text where the router
+  trusted it alone (``model``: not a heading, figure label or short text, and
+  route ``auto``). ``excerpts`` counts the excerpts that carry it, ``evidence`` is
+  the strongest kind among them;
+- ``cases.codes``: the case's theme ids as a JSON array.
 
-They are derived from ``codings`` only: written by the build's store stage and
-refreshed for the excerpts a coder's save touches (``review.apply_decision``).
+They are derived from ``codings``, ``rule_hits`` and ``routes`` only: written by the
+build's store stage and refreshed for the excerpts a coder's save touches
+(``coding_db.apply_decision``).
 """
 
 from __future__ import annotations
@@ -17,22 +25,64 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-_EXCERPT_CODES = """
-update excerpts set codes = (
-  select json_group_array(code_id) from (
-    select c.code_id from codings c join codes k on k.id = c.code_id
-    where c.excerpt_id = excerpts.id
-    order by k.position
-  )
-)
+# Origins in a fixed order, so equal sets read the same.
+ORIGIN_ORDER = "case origin when 'human' then 0 when 'model' then 1 else 2 end"
+
+_EXCERPT_CODES = f"""
+update excerpts set
+  codes = (
+    select json_group_array(code_id) from (
+      select c.code_id from codings c join codes k on k.id = c.code_id
+      where c.excerpt_id = excerpts.id
+      order by k.position
+    )
+  ),
+  origins = (
+    select json_group_array(origin) from (
+      select distinct origin from codings where excerpt_id = excerpts.id order by {ORIGIN_ORDER}
+    )
+  ),
+  route = (select route from routes where excerpt_id = excerpts.id)
 """
 
-_CASE_CODES = """
-insert into case_codes (case_id, code_id, excerpts)
-select e.case_id, c.code_id, count(*)
-from codings c join excerpts e on e.id = c.excerpt_id
-where e.case_id is not null {where}
-group by e.case_id, c.code_id
+# Excerpt kinds that are a case's body text; headings and figure labels name a
+# case, they do not describe what it did.
+BODY_KINDS = ("paragraph", "quote", "case_field", "answer")
+# Evidence kinds, strongest first (the number is the strength, lower is stronger).
+EVIDENCE = {1: "menneske", 2: "regel", 3: "model"}
+
+# One row per coding of a case's excerpt that counts as evidence for the case's
+# theme: (case_id, code_id, excerpt_id, strength). A model coding counts only on
+# body text the router sent to auto; a rule hit for the code or one of its
+# sub-codes (which bring their parent) makes any coding rule evidence.
+EVIDENCE_SQL = f"""
+with recursive ancestry(code_id, ancestor) as (
+  select id, id from codes
+  union
+  select a.code_id, k.parent_id from ancestry a join codes k on k.id = a.ancestor where k.parent_id is not null
+),
+graded as (
+  select e.case_id, c.code_id, c.excerpt_id,
+         case
+           when c.origin = 'human' then 1
+           when c.origin = 'rule' then 2
+           when exists (select 1 from rule_hits h join ancestry a on a.code_id = h.code_id
+                        where h.excerpt_id = c.excerpt_id and h.against = 0 and a.ancestor = c.code_id) then 2
+           when c.origin = 'model' and e.kind in ({", ".join(f"'{k}'" for k in BODY_KINDS)})
+                and (select r.route from routes r where r.excerpt_id = c.excerpt_id) = 'auto' then 3
+         end as strength
+  from codings c join excerpts e on e.id = c.excerpt_id
+  where e.case_id is not null {{where}}
+)
+select case_id, code_id, excerpt_id, strength from graded where strength is not null
+"""
+
+_CASE_CODES = f"""
+insert into case_codes (case_id, code_id, excerpts, evidence)
+select case_id, code_id, count(*),
+       case min(strength) {" ".join(f"when {n} then '{name}'" for n, name in EVIDENCE.items())} end
+from ({EVIDENCE_SQL})
+group by case_id, code_id
 """
 
 _CASES_CODES = """
@@ -49,14 +99,15 @@ update cases set codes = (
 def write(db: sqlite_utils.Database) -> None:
     """Derive every summary from the codings of a database being built."""
     db["case_codes"].create(
-        {"case_id": str, "code_id": str, "excerpts": int},
+        {"case_id": str, "code_id": str, "excerpts": int, "evidence": str},
         pk=("case_id", "code_id"),
         foreign_keys=[("case_id", "cases", "id"), ("code_id", "codes", "id")],
     )
     conn = db.conn
-    # Excerpts are written with an empty list; only the coded ones (a quarter of a
-    # big survey) are rewritten, not every row of the table.
+    # Excerpts are written with empty lists; the coded ones (a quarter of a big
+    # survey) get their codes and origins, every one its route.
     conn.execute(f"{_EXCERPT_CODES} where id in (select excerpt_id from codings)")
+    conn.execute("update excerpts set route = (select route from routes where excerpt_id = excerpts.id) where route is null")
     conn.execute(_CASE_CODES.format(where=""))
     conn.execute(_CASES_CODES)
     db["case_codes"].create_index(["code_id"])
@@ -65,8 +116,9 @@ def write(db: sqlite_utils.Database) -> None:
 def refresh(conn: sqlite3.Connection, excerpt_ids: Iterable[str]) -> None:
     """Bring the summaries of these excerpts and their cases up to date with
     ``codings`` (call inside the transaction that changed them). A database
-    built before the summaries existed is left as it is."""
-    if not conn.execute("select 1 from sqlite_master where type = 'table' and name = 'case_codes'").fetchone():
+    built before the summaries (or their evidence) existed is left as it is: its
+    inputs fingerprint makes the next build a full one."""
+    if not conn.execute("select 1 from pragma_table_info('case_codes') where name = 'evidence'").fetchone():
         return
     ids = list(dict.fromkeys(excerpt_ids))
     if not ids:

@@ -37,6 +37,8 @@ def prepare_connection(conn):
     # lemmatize('gåturene') -> 'gåtur': lets SQL (and canned queries) search the
     # excerpts' lemma column with the same Danish pipeline that built it.
     conn.create_function("lemmatize", 1, _lemmatize, deterministic=True)
+    # casefold('ÆRØ') = 'ærø': SQLite's lower() folds only ASCII (find_cases).
+    conn.create_function("casefold", 1, public_pages.casefold, deterministic=True)
 
 
 @hookimpl

@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from casebase.ingest.segment import CASE_COLUMNS
 from casebase.publish import serving
+from casebase.store import summaries
 from casebase.publish.web import source_reader
 
 PREFIX = "/-/casebase"
@@ -60,8 +61,16 @@ async def _codes(db) -> dict[str, dict]:
     return {row["id"]: {**dict(row), "colour": _colour(row["colour"])} for row in rows}
 
 
-def chip(code: dict, href: str | None = None, origin: str | None = None, score=None, count=None) -> Markup:
-    """One code as a coloured chip; a model's coding is drawn hollow (a prediction)."""
+def casefold(text):
+    """Unicode case folding for SQL (registered as ``casefold()``): SQLite's lower()
+    leaves Æ, Ø and Å as they are."""
+    return None if text is None else str(text).casefold()
+
+
+def chip(code: dict, href: str | None = None, origin: str | None = None, score=None, count=None, evidence: str | None = None) -> Markup:
+    """One code as a coloured chip; a model's coding is drawn hollow (a prediction).
+    ``evidence``: what a case's theme rests on (menneske, regel, model; see
+    ``store.summaries``), in the chip's title and ``data-evidence``."""
     colour = code["colour"]
     hollow = origin == "model"
     style = (
@@ -78,12 +87,15 @@ def chip(code: dict, href: str | None = None, origin: str | None = None, score=N
         extra = Markup(' <small style="opacity:0.85">{}</small>').format(ORIGINS_DA.get(origin, origin))
     if count is not None:
         extra += Markup(' <small style="opacity:0.85">{}</small>').format(count)
+    if evidence:
+        title += f" – bevis: {evidence}"
     tag = "a" if href else "span"
-    return Markup('<{} class="casebase-chip" data-code="{}" style="{}" title="{}"{}>{}{}</{}>').format(
+    return Markup('<{} class="casebase-chip" data-code="{}" style="{}" title="{}"{}{}>{}{}</{}>').format(
         Markup(tag),
         code["id"],
         style,
         title,
+        Markup(' data-evidence="{}"').format(evidence) if evidence else Markup(""),
         Markup(' href="{}"').format(href) if href else Markup(""),
         code["label_da"],
         extra,
@@ -114,6 +126,9 @@ def render_cell(row, value, column, table, database, datasette):
     if column == "codes" and isinstance(value, str) and value.startswith("["):
         return _codes_cell(row, value, table, database, datasette)
     if table is None:
+        cell = _query_cell(row, value, column, database, datasette)
+        if cell is not None:
+            return cell
         if column in ("kode", "kode_b") and isinstance(value, str):
             return _code_cell(value, database, datasette)
         if column == "uddrag" and isinstance(value, str):
@@ -133,6 +148,50 @@ def render_cell(row, value, column, table, database, datasette):
             value, datasette.urls.query(database, "excerpt_context") + "?" + urlencode({"uddrag": row["id"]})
         )
     return None
+
+
+# Search hits as FTS5's highlight() marks them in the search query (metadata.yml).
+HIT_OPEN, HIT_CLOSE = "⟦", "⟧"
+_HIT = re.compile(f"{HIT_OPEN}([^{HIT_OPEN}{HIT_CLOSE}]*){HIT_CLOSE}")
+# Query columns of a case field, linked to the cases with that value.
+_CASE_VALUE_COLUMNS = {"tema": "source_theme", "kommune": "municipality", "område": "area"}
+
+
+def _query_cell(row, value, column, database, datasette):
+    """Canned-query cells that lead on: marked search hits, case values that list
+    their cases, and counts of co-occurrence and matrix queries that open the
+    excerpts (or cases) behind them. Which query a row comes from shows in its
+    columns (render_cell is not told)."""
+    keys = _keys(row)
+    if column == "tekst" and isinstance(value, str) and HIT_OPEN in value:
+        # The text is escaped first; only then do the marks become <mark>.
+        return Markup(_HIT.sub(r"<mark>\1</mark>", str(Markup.escape(value))))
+    if column in _CASE_VALUE_COLUMNS and isinstance(value, str) and value:
+        url = datasette.urls.table(database, "cases") + "?" + urlencode({_CASE_VALUE_COLUMNS[column]: value})
+        return Markup('<a href="{}">{}</a>').format(url, value)
+    if column == "case_ids" and isinstance(value, str):
+        return Markup(" ").join(
+            Markup('<a href="{}">{}</a>').format(_row_url(datasette, database, "cases", case), case) for case in value.split()
+        )
+    if not isinstance(value, int) or isinstance(value, bool) or value == 0 or "kode" not in keys:
+        return None
+    if column in ("uddrag", "cases") and "kode_b" in keys:
+        # code_cooccurrence and case_code_cooccurrence: both codes at once.
+        target = "excerpts" if column == "uddrag" else "cases"
+        url = datasette.urls.table(database, target) + "?" + urlencode(
+            [("codes__arraycontains", row["kode"]), ("codes__arraycontains", row["kode_b"])]
+        )
+    elif column == "uddrag" and "uddrag_i_kilden" in keys:
+        # code_source_matrix: the code's excerpts in the source.
+        url = datasette.urls.table(database, "excerpts") + "?" + urlencode(
+            {"codes__arraycontains": row["kode"], "source_id": row["kilde"]}
+        )
+    elif column == "uddrag" and "case_id" in keys and "bevis" in keys:
+        # code_case_matrix: the excerpts that carry the theme, on the case page.
+        url = _row_url(datasette, database, "cases", row["case_id"]) + f"#tema-{row['kode']}"
+    else:
+        return None
+    return Markup('<a href="{}">{}</a>').format(url, value)
 
 
 def _codes_cell(row, value: str, table, database, datasette):
@@ -203,7 +262,56 @@ def extra_template_vars(view_name, table, request, datasette):
                 return {"casebase_case": await case_page(datasette, tilde_decode(database), tilde_decode(pks))}
 
             return case()
+    if request is not None and request.url_vars.get("table") == FIND_CASES and request.url_vars.get("database"):
+
+        async def finder():
+            return {"casebase_find": await find_cases_form(datasette, tilde_decode(request.url_vars["database"]), request)}
+
+        return finder()
     return None
+
+
+FIND_CASES = "find_cases"
+PAGE_SIZE = 1000  # rows per page of a paged canned query (its :side; metadata.yml)
+
+
+def page_links(request) -> dict:
+    """The page a paged canned query shows (``side``) and the URLs of the pages
+    before and after it, from the request's own arguments."""
+    try:
+        page = max(int(request.args.get("side") or 1), 1)
+    except ValueError:
+        page = 1
+    args = [(key, value) for key in request.args.keys() if key != "side" for value in request.args.getlist(key)]
+
+    def url(n):
+        return request.path + "?" + urlencode(args + [("side", str(n))])
+
+    return {"page": page, "first_row": (page - 1) * PAGE_SIZE + 1, "size": PAGE_SIZE,
+            "previous_url": url(page - 1) if page > 1 else None, "next_url": url(page + 1)}
+
+
+async def find_cases_form(datasette, database: str, request) -> dict | None:
+    """What the Danish form of ``find_cases`` offers: the themes by label (with
+    their number of cases) and the values the text fields can take."""
+    try:
+        db = datasette.get_database(database)
+    except KeyError:
+        return None
+    if not await db.table_exists("case_codes"):
+        return None
+    codes = await _codes(db)
+    counts = {r["code_id"]: r["n"] for r in await db.execute("select code_id, count(*) as n from case_codes group by code_id")}
+    values = {}
+    for column in ("municipality", "area", "target_group"):
+        values[column] = [
+            r[0] for r in await db.execute(f"select distinct {column} from cases where {column} is not null order by casefold({column})")
+        ]
+    return {
+        "codes": [{**code, "cases": counts.get(code_id, 0)} for code_id, code in codes.items()],
+        "values": values,
+        "pages": page_links(request),
+    }
 
 
 async def front_page(datasette) -> dict | None:
@@ -226,7 +334,8 @@ async def front_page(datasette) -> dict | None:
                 "title": "Cases med " + (label[:1].lower() + label[1:]),
                 "cases": cases.get(code["id"], 0),
                 "excerpts": excerpts.get(code["id"], 0),
-                "cases_url": _filter_url(datasette, name, "cases", code["id"]),
+                # A theme no case has is shown, not offered as a link to an empty list.
+                "cases_url": _filter_url(datasette, name, "cases", code["id"]) if cases.get(code["id"]) else None,
                 "excerpts_url": datasette.urls.query(name, "excerpts_for_code") + "?" + urlencode({"kode": code["id"]}),
             }
         )
@@ -236,6 +345,8 @@ async def front_page(datasette) -> dict | None:
         "search_url": datasette.urls.query(name, "search"),
         "charts_url": datasette.urls.path(CHARTS_PATH),
         "report_themes_url": datasette.urls.query(name, "cases_by_theme"),
+        "municipalities_url": datasette.urls.query(name, "cases_by_municipality"),
+        "find_cases_url": datasette.urls.query(name, "find_cases"),
         "cases_url": datasette.urls.table(name, "cases"),
         "excerpts_url": datasette.urls.table(name, "excerpts"),
         "database_url": datasette.urls.database(name),
@@ -271,25 +382,38 @@ async def case_page(datasette, database: str, case_id: str) -> dict | None:
     source = (await db.execute("select id, title, publisher, year from sources where id = ?", [case["source_id"]])).rows
     codes = await _codes(db)
     themes = []
+    # The excerpts a theme rests on, with the evidence each gives (store.summaries).
+    evidence = await db.execute(
+        f"""select v.code_id, v.strength, e.id, e.text, e.field, e.page, c.origin, c.score
+            from ({summaries.EVIDENCE_SQL.format(where="and e.case_id = :case")}) v
+            join excerpts e on e.id = v.excerpt_id join codings c on c.excerpt_id = v.excerpt_id and c.code_id = v.code_id
+            order by e.position""",
+        {"case": case_id},
+    )
+    behind: dict[str, list[dict]] = {}
+    for r in evidence:
+        behind.setdefault(r["code_id"], []).append(
+            {
+                **dict(r),
+                "url": _row_url(datasette, database, "excerpts", r["id"]),
+                "origin_da": ORIGINS_DA.get(r["origin"], r["origin"]),
+                "evidence": summaries.EVIDENCE[r["strength"]],
+            }
+        )
     for row in await db.execute(
-        "select cc.code_id, cc.excerpts from case_codes cc join codes k on k.id = cc.code_id where cc.case_id = ? order by k.position",
+        """select cc.code_id, cc.excerpts, cc.evidence from case_codes cc join codes k on k.id = cc.code_id
+           where cc.case_id = ? order by k.position""",
         [case_id],
     ):
         code = codes[row["code_id"]]
-        excerpts = [
-            {**dict(r), "url": _row_url(datasette, database, "excerpts", r["id"]), "origin_da": ORIGINS_DA.get(r["origin"], r["origin"])}
-            for r in await db.execute(
-                """select e.id, e.text, e.field, e.page, c.origin, c.score
-                   from codings c join excerpts e on e.id = c.excerpt_id
-                   where e.case_id = ? and c.code_id = ? order by e.seq""",
-                [case_id, code["id"]],
-            )
-        ]
         themes.append(
             {
                 "code": code,
-                "chip": chip(code, _filter_url(datasette, database, "cases", code["id"]), count=row["excerpts"]),
-                "excerpts": excerpts,
+                "chip": chip(
+                    code, _filter_url(datasette, database, "cases", code["id"]), count=row["excerpts"], evidence=row["evidence"]
+                ),
+                "evidence": row["evidence"],
+                "excerpts": behind.get(code["id"], []),
             }
         )
     similar = [
