@@ -129,11 +129,11 @@ def _stripes(datasette, database: str, codes: dict, codings: list[dict], source_
     return stripes
 
 
-def _items(datasette, database: str, rows, codes: dict, codings: dict, cases: dict, attributes: dict, page_before=None) -> list[dict]:
+def _items(datasette, database: str, rows, codes: dict, codings: dict, cases: dict, attributes: dict) -> list[dict]:
     """The excerpts with what the reader draws around them: page markers where the
     page changes, case starts, stripes, links."""
     coding = serving.coding_settings(datasette) is not None
-    items, page, case_id = [], page_before, None
+    items, page, case_id = [], None, None
     for row in rows:
         row = dict(row)
         item = {
@@ -193,7 +193,7 @@ def _stripes_width(items: list[dict]) -> int:
 
 async def _part(db, datasette, database: str, source_id: str, low: int, high: int) -> tuple[list[dict], dict]:
     """Excerpts ``low`` ≤ seq ≤ ``high`` of a source, with their codings, cases and
-    attributes: five queries whatever the number of excerpts."""
+    attributes: the same few queries whatever the number of excerpts."""
     params = {"source": source_id, "low": low, "high": high}
     rows = await db.execute(
         f"select source_id, {EXCERPT_COLUMNS} from excerpts where source_id = :source and seq between :low and :high order by seq",
@@ -223,13 +223,9 @@ async def _part(db, datasette, database: str, source_id: str, low: int, high: in
         params,
     ):
         attributes.setdefault(r["entity_id"], []).append((r["name"], r["value"]))
-    before = (
-        await db.execute(
-            "select page from excerpts where source_id = :source and seq < :low and page is not null order by seq desc limit 1", params
-        )
-    ).first()
     codes = await public_pages._codes(db)
-    return _items(datasette, database, rows, codes, codings, cases, attributes, page_before=before["page"] if before else None), codes
+    # Each part opens with its page number (no marker carried over from the part before).
+    return _items(datasette, database, rows, codes, codings, cases, attributes), codes
 
 
 def _int(value) -> int | None:
