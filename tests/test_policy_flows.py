@@ -271,6 +271,16 @@ async def test_search_marks_the_hits_and_escapes_the_text(db_copy):
     assert "⟦" not in table[: table.index("</table>")]
 
 
+async def test_every_search_hit_has_its_coding_link_in_coding_mode(coding_site):
+    root, settings = coding_site
+    datasette = serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
+    hits = await _json(datasette, "/casebase/search", q="gåturene")
+    page = (await datasette.client.get("/casebase/search", params={"q": "gåturene"})).text
+    linked = re.findall(r'class="casebase-code-link" href="/-/casebase/code/([^"]+)"', page)
+    assert hits and linked == [h["uddrag"] for h in hits]
+    assert "<mark>Gåturene</mark>" in page  # the hits stay marked beside the links
+
+
 async def test_canned_queries_show_codes_by_their_danish_label(datasette, built_db):
     labels = dict(_query(built_db, "select id, label_da from codes"))
     for query in ("cases_by_code", "code_cooccurrence", "code_case_matrix", "code_attribute", "model_quality", "cases_by_municipality"):
