@@ -134,7 +134,8 @@ def test_a_blind_walk_shows_no_way_to_codes(site):
 def test_code_from_search_and_go_on_through_the_hits(site):
     base, _, _ = site
     with browser() as page:
-        log_in(page, base, target="/casebase/search?q=g%C3%A5turene")
+        log_in(page, base)
+        page.goto(f"{base}/casebase/search?q=g%C3%A5turene")
         hits = page.eval_on_selector_all(
             "a.casebase-code-link", "els => els.map(e => e.getAttribute('href').split('/').pop())"
         )
@@ -171,8 +172,14 @@ def test_a_codebook_changed_under_the_page_keeps_the_ticks_and_the_note(site):
         finally:
             settings.codebook.write_text(original, encoding="utf-8")
         assert rows_of(settings, "anna", WALKS) == []
-        # The codebook back as the database was built: the same form saves.
-        page.click('button[value="save"]')
+        # The codebook back as the database was built: the form met a codebook other than
+        # the one it showed, so it is shown once more with the ticks; sent again, it saves.
+        with page.expect_navigation():
+            page.click('button[value="save"]')
+        assert "ændret, mens siden var åben" in page.inner_text(".casebase-layout")
+        assert rows_of(settings, "anna", WALKS) == []
+        with page.expect_navigation():
+            page.click('button[value="save"]')
         page.wait_for_selector(".casebase-saved")
         assert [r.codes for r in rows_of(settings, "anna", WALKS)] == [["outdoor", "walk_and_talk"]]
 

@@ -266,7 +266,7 @@ async def test_canned_queries_link_every_excerpt_to_its_coding_page(site, built_
     cases = await datasette.client.get("/casebase/cases_for_theme?tema=ONLINE+FAMILIEBEHANDLING", cookies=cookies)
     assert "<td" in cases.text and "casebase-code-link" not in cases.text
     assert str(coder_pages.coding_link(datasette, WALKS)) == (
-        f'<a class="casebase-code-link" href="/-/casebase/code/{WALKS}" title="Kod uddraget">✎&nbsp;kod</a>'
+        f'<a class="casebase-code-link" href="/-/casebase/code/{WALKS}" referrerpolicy="same-origin" title="Kod uddraget">✎&nbsp;kod</a>'
     )
     public = serving.make_datasette(built_db, METADATA)
     assert coder_pages.coding_link(public, WALKS) is None

@@ -249,9 +249,11 @@ def coding_link(datasette, excerpt_id: str | None, request=None) -> Markup | Non
         return None
     if request is not None and request.args.get("blind") == "1":
         return None
-    return Markup('<a class="casebase-code-link" href="{}/code/{}" title="Kod uddraget">✎&nbsp;kod</a>').format(
-        PREFIX, excerpt_id
-    )
+    # Datasette's pages send no Referer (Referrer-Policy: no-referrer); this link sends
+    # it to this server alone, so "Gem og næste" can follow the list it was on.
+    return Markup(
+        '<a class="casebase-code-link" href="{}/code/{}" referrerpolicy="same-origin" title="Kod uddraget">✎&nbsp;kod</a>'
+    ).format(PREFIX, excerpt_id)
 
 
 def _load_codebook(settings) -> tuple[codebook_mod.Codebook | None, str | None]:
