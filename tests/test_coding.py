@@ -45,16 +45,15 @@ def test_unknown_code_is_refused_on_save(tmp_path, book):
     assert not (tmp_path / "anna.csv").exists()
 
 
-def test_torn_last_line_is_reported_and_earlier_rows_survive(tmp_path, book):
+def test_torn_last_line_is_reported_and_earlier_rows_survive(tmp_path, book, caplog):
     decision_files.append(tmp_path, [decision("vive2021-a", WALK, ["walk_and_talk"])], book)
     path = tmp_path / "anna.csv"
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write("vive2021-b,Formål: Online fam")  # a save cut off mid-row
-    with pytest.raises(CasebaseError, match="incomplete") as error:
-        decision_files.read_file(path)
-    assert error.value.line == 3
-    path.write_text(path.read_text(encoding="utf-8").rsplit("\n", 1)[0] + "\n", encoding="utf-8")
-    assert len(decision_files.read_file(path)) == 1
+        handle.write("vive2021-b,Formål: Online fam")  # a save cut off mid-row, never acknowledged
+    assert [d.excerpt_id for d in decision_files.read_file(path)] == ["vive2021-a"]
+    assert "anna.csv:3: an incomplete last row" in caplog.text
+    (torn,) = decision_files.torn_tails(tmp_path)
+    assert (torn.path, torn.line, torn.moved) == (path, 3, False)
 
 
 def _save_many(args):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
-from casebase.errors import CasebaseError
+from casebase.errors import CasebaseError, machine_error
 
 
 DEFAULT_CORPUS = Path("corpus")
@@ -17,8 +19,28 @@ DEFAULT_DB = Path("db/casebase.db")
 DEFAULT_METADATA = Path("metadata.yml")
 
 
+class CasebaseCommand(click.Command):
+    """A command whose machine errors (a full, read-only or failing disk; SQLite's
+    "database or disk is full") become one CasebaseError naming the file: the
+    one the system call failed on, else the command's database. Nothing else is
+    caught here: a bug stays a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (OSError, sqlite3.OperationalError) as exc:
+            file = getattr(exc, "filename", None) or ctx.params.get("db_path") or ctx.params.get("out") or "?"
+            error = machine_error(exc, file, storage_only=True)
+            if error is None:
+                raise
+            raise error from None
+
+
 class CasebaseGroup(click.Group):
     """Show user errors as one line on stderr with a non-zero exit, never a traceback."""
+
+    command_class = CasebaseCommand
+    group_class = type  # subgroups (export, import) are CasebaseGroups too
 
     def invoke(self, ctx):
         try:
@@ -28,16 +50,48 @@ class CasebaseGroup(click.Group):
             sys.exit(1)
 
 
+class FilePath(click.Path):
+    """A file argument or option. A folder where a file belongs is one error line
+    naming it, not click's usage text (a typo in a path is not a misuse of the
+    command)."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (str, os.PathLike)) and os.path.isdir(value):
+            raise CasebaseError(f"is a folder; {_param_name(param)} wants a file", file=value)
+        return super().convert(value, param, ctx)
+
+
+class FolderPath(click.Path):
+    """A folder option; a file given for it is one error line naming it."""
+
+    def __init__(self):
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (str, os.PathLike)) and os.path.exists(value) and not os.path.isdir(value):
+            raise CasebaseError(f"is a file; {_param_name(param)} wants a folder", file=value)
+        return super().convert(value, param, ctx)
+
+
+def _param_name(param) -> str:
+    if param is None:
+        return "this"
+    return param.opts[0] if param.param_type_name == "option" else param.human_readable_name
+
+
 corpus_option = click.option(
     "--corpus",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FolderPath(),
     default=DEFAULT_CORPUS,
     show_default=True,
     help="Corpus folder with sources.yaml, texts/, answers/ and coding/.",
 )
 codebook_option = click.option(
     "--codebook",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
     default=DEFAULT_CODEBOOK,
     show_default=True,
     help="The codebook YAML file.",
@@ -45,7 +99,7 @@ codebook_option = click.option(
 db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
     default=DEFAULT_DB,
     show_default=True,
     help="The SQLite database file (models are kept in models/ beside it).",
@@ -130,10 +184,21 @@ def check(corpus: Path, codebook: Path):
     for excerpt_id, readings in sorted(resolution.settled()[1].items()):
         said = "; ".join(f"{p.decision.coder}: {' '.join(p.codes) or '(ingen)'}" for p in readings)
         click.echo(f"disagreement  {excerpt_id}: {said} (left out of training until an adjudicator rules)")
+    for torn in report.torn:
+        if torn.moved:
+            click.echo(
+                f"torn  {torn.path}: {torn.size} bytes of a save that was cut off, moved aside from the coding file;"
+                " save that decision again if it is wanted, then delete this file"
+            )
+        else:
+            click.echo(
+                f"torn  {torn.path}:{torn.line}: an incomplete last row ({torn.size} bytes, a save that was cut off)"
+                " is not read; the next save moves it to a side file"
+            )
 
 
 @cli.command(name="import-decisions")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=FilePath())
 @click.option("--coder", required=True, help="The coder whose decisions these are (e.g. anna).")
 @corpus_option
 @codebook_option
@@ -217,7 +282,7 @@ def sample(size: int, seed: int, corpus: Path, codebook: Path, db_path: Path):
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True)
 @click.option(
     "--answers",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
     help="Labelled texts outside the corpus (JSON Lines: id, text, codes) to measure on as their own stratum.",
 )
 def evaluate(corpus: Path, codebook: Path, db_path: Path, folds: int, answers: Path | None):
@@ -272,7 +337,7 @@ def agreement(corpus: Path, codebook: Path, db_path: Path):
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=FilePath())
 @click.option("--column", help="The text column (.csv) or field (.jsonl); default 'text'.")
 @codebook_option
 @db_option
@@ -295,7 +360,7 @@ DEFAULT_CODERS = Path("coders.json")
 coders_option = click.option(
     "--coders",
     "coders_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
     default=DEFAULT_CODERS,
     show_default=True,
     help="The coder accounts file (salted password hashes; keep it out of git).",
@@ -304,14 +369,15 @@ coders_option = click.option(
 
 @cli.command()
 @db_option
-@click.option("--metadata", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_METADATA, show_default=True)
+@click.option("--metadata", type=FilePath(), default=DEFAULT_METADATA, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=8001, show_default=True)
 @click.option("--coding", is_flag=True, help="Let logged-in coders code excerpts in the browser (writes corpus/coding/).")
+@click.option("--allow-sql", is_flag=True, help="Let visitors run SQL they type (off: the pages and canned queries only).")
 @corpus_option
 @codebook_option
 @coders_option
-def serve(db_path: Path, metadata: Path, host: str, port: int, coding: bool, corpus: Path, codebook: Path, coders_path: Path):
+def serve(db_path: Path, metadata: Path, host: str, port: int, coding: bool, allow_sql: bool, corpus: Path, codebook: Path, coders_path: Path):
     """Serve the knowledge base with Datasette.
 
     Without --coding the server is public and read-only. With --coding,
@@ -321,7 +387,7 @@ def serve(db_path: Path, metadata: Path, host: str, port: int, coding: bool, cor
     from casebase.publish import serving
 
     settings = serving.CodingSettings(corpus, codebook, coders_path) if coding else None
-    datasette = serving.make_datasette(db_path, metadata, settings)
+    datasette = serving.make_datasette(db_path, metadata, settings, allow_sql=allow_sql)
     mode = "coding (coders log in at /-/casebase/login)" if coding else "read-only"
     click.echo(f"Serving {db_path} {mode} on http://{host}:{port}/", err=True)
     serving.run(datasette, host, port)
@@ -402,7 +468,7 @@ def export_group():
 
 
 @export_group.command(name="qdpx")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=FilePath())
 @db_option
 @_origins_option(
     "human",
@@ -431,7 +497,7 @@ def export_qdpx(out: Path, db_path: Path, origins: tuple[str, ...], name: str):
 
 
 @export_group.command(name="qdc")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=FilePath())
 @codebook_option
 def export_qdc(out: Path, codebook: Path):
     """Write the codebook as a REFI-QDA codebook (.qdc).
@@ -448,7 +514,7 @@ def export_qdc(out: Path, codebook: Path):
 
 
 @export_group.command(name="xlsx")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=FilePath())
 @db_option
 @_origins_option(
     "human,model,rule",
@@ -471,12 +537,12 @@ def import_group():
 
 
 @import_group.command(name="qdc")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=FilePath())
 @codebook_option
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(),
     help="Where to write the codebook YAML (default: the --codebook file).",
 )
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import yaml
 
-from casebase.errors import CasebaseError, read_bytes
+from casebase.errors import CasebaseError, on_file, read_bytes
+
+# The most values a YAML document may hold once its aliases are expanded. A
+# codebook of a hundred codes holds tens of thousands; an "alias bomb" (a list of
+# ten aliases of a list of ten aliases ...) holds billions, and anything that
+# walked it (a message quoting it, the codebook's hash) would never finish.
+MAX_YAML_NODES = 1_000_000
 
 
 class Mapping(dict):
@@ -38,7 +44,39 @@ class Sequence(list):
 
 
 class _LineLoader(yaml.SafeLoader):
-    pass
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expansion(node)
+        return node
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand to more than MAX_YAML_NODES values,
+    counted on the composed nodes (each distinct node once), before any is built."""
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        # A node met again while its own size is being counted is a cycle (&a [*a]):
+        # an endless expansion, counted as too many.
+        sizes[id(node)] = MAX_YAML_NODES + 1
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        sizes[id(node)] = total
+        if total > MAX_YAML_NODES:
+            raise CasebaseError(
+                f"the document expands to more than {MAX_YAML_NODES:,} values through its aliases (*name);"
+                " write the values out, or use fewer aliases",
+                line=node.start_mark.line + 1,
+            )
+        return total
+
+    size(root)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Mapping:
@@ -111,16 +149,33 @@ def json_lines(text: str, path: Path):
 
 @contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; move it over ``path`` on success."""
+    """Yield a temporary path beside ``path``; move it over ``path`` on success.
+    A path that cannot be written (under a file, on a read-only or full disk, in
+    /proc) is one CasebaseError naming ``path``; nothing is left behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise CasebaseError("is a folder, not a file; give a file name", file=path)
+    existing = next((p for p in path.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise CasebaseError(f"cannot write here: {str(existing)!r} is a file, not a folder", file=path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    # The temporary file's own name would only puzzle: errors name the target. It is
+    # created here, so a place that cannot be written (/proc, a missing drive) is
+    # found before any work; the work itself is wrapped for a full or failing disk
+    # only, so a bug in it is not passed off as the user's path.
+    with on_file(path, name_part=False):
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.unlink(missing_ok=True)
+        tmp.touch()
+    try:
+        with on_file(path, name_part=False, storage_only=True):
+            yield tmp
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the error being raised says what went wrong; a leftover .tmp is harmless
         raise

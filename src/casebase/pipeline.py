@@ -102,18 +102,21 @@ class CheckReport:
     sources: list[tuple[sources.Source, int, int]]  # source, excerpts, cases
     codebook: codebook_mod.Codebook
     resolution: decision_files.Resolution
+    torn: list[decision_files.TornTail] = field(default_factory=list)  # saves cut off, never acknowledged
 
 
 def check(corpus_dir: Path, codebook_path: Path) -> CheckReport:
     """The ingest stage run without writing anything, and the decisions placed on its
     excerpts: what ``casebase check`` reports. Raises on the first bad input."""
     codebook = codebook_mod.load(codebook_path)
+    # sources.yaml is checked before spaCy is loaded: the cheap mistakes are found at once.
+    listed = sources.load_sources(Path(corpus_dir))
     from casebase.coding import rules
     from casebase.nlp import danish
 
     rules.RuleMatcher(danish.load_pipeline(), codebook)  # every pattern compiles, or one line names it
     counts, texts = [], {}
-    for source in sources.load_sources(Path(corpus_dir)):
+    for source in listed:
         source_reading = reading.SourceReading(source)
         for batch in source_reading.batches():
             texts.update((e.id, e.text) for e in batch)
@@ -122,7 +125,7 @@ def check(corpus_dir: Path, codebook_path: Path) -> CheckReport:
     resolution = decision_files.resolve(
         decision_files.read_all(coding_dir), codebook, decision_files.read_registry(coding_dir), texts
     )
-    return CheckReport(counts, codebook, resolution)
+    return CheckReport(counts, codebook, resolution, decision_files.torn_tails(coding_dir))
 
 
 @contextmanager

@@ -34,6 +34,7 @@ CODE_KEYS = {
 }
 CONSTRUCTED_KEYS = ("positive", "negative")
 REQUIRED_CODE_KEYS = ("id", "label_da", "label_en", "definition")
+TEXT_KEYS = ("id", "label_da", "label_en", "definition", "parent", "colour")
 _CODE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_COLOUR = "#888888"
@@ -175,6 +176,16 @@ def _code_from_entry(entry, path: Path) -> Code:
     for key in REQUIRED_CODE_KEYS:
         if not entry.get(key):
             raise CasebaseError(f"code is missing {key!r}", file=path, line=entry.line)
+    for key in TEXT_KEYS:
+        # A list here ("label_da: [Digital, omstilling]") would be stored as its
+        # Python spelling; say so instead.
+        if isinstance(entry.get(key), (list, dict)):
+            kind = "list" if isinstance(entry[key], list) else "mapping"
+            raise CasebaseError(
+                f"{key!r} must be one text, not a {kind} (put the text in quotes if it has a ':' or starts with '[')",
+                file=path,
+                line=entry.line_of(key),
+            )
     code_id = str(entry["id"])
     if not _CODE_ID.match(code_id):
         raise CasebaseError(

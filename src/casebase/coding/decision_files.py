@@ -10,12 +10,22 @@ excerpt's id.
 ``codebooks.csv`` beside the coders' files records which codes each codebook
 version had, so a decision is read as judging exactly those codes: a code
 added later is "not yet judged" on it, never a silent negative.
+
+No save can make a file unreadable. Every row ends with a line end, so a
+last line without one is a save cut off (a crash, a full disk): the readers
+leave it out and say so (``casebase check`` lists it), and the next save first
+moves it to a side file beside the coder's file (``anna.csv.torn-<time>``),
+never dropping it. A write that fails is cut back to the file's old length, so
+the file is as it was and the save is refused with one error. Notes are
+limited in length and in the characters they may hold, so every value reads
+back exactly as it was written.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,7 +36,9 @@ from filelock import FileLock
 
 from casebase import files
 from casebase.coding.codebook import Codebook
-from casebase.errors import CasebaseError
+from casebase.errors import CasebaseError, machine_error, on_file, read_bytes
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["excerpt_id", "snippet", "codes", "coder", "timestamp", "codebook_version", "note"]
 REGISTRY = "codebooks.csv"
@@ -36,6 +48,17 @@ ADJUDICATIONS = "adjudications"
 REGISTRY_COLUMNS = ["codebook_version", "codes"]
 SNIPPET_LENGTH = 80
 _CODER = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# The longest note a decision may carry (about eight pages): a memo, not a document.
+MAX_NOTE_CHARS = 20_000
+# What the readers accept in one field: well above anything the writer lets through
+# (csv's own default, 131,072, is a limit nobody chose).
+READ_FIELD_LIMIT = 1_000_000
+# Characters a note may not hold: C0 controls other than tab, line feed and carriage
+# return, DEL and C1 controls. They are invisible, some tools read them as line
+# ends, and a NUL makes git take the file for binary.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Side files a torn last line is moved to: <coder>.csv.torn-<UTC time>.
+TORN_SUFFIX = ".torn-"
 
 
 @dataclass
@@ -79,37 +102,103 @@ def _split_codes(value: str) -> list[str]:
     return [c for c in re.split(r"[;\s]+", value.strip()) if c]
 
 
+def note_problem(note: str) -> str | None:
+    """Why a note cannot be saved, or None: too long, or a control character."""
+    if len(note) > MAX_NOTE_CHARS:
+        return f"the note has {len(note):,} characters; the longest a note may be is {MAX_NOTE_CHARS:,}"
+    found = _CONTROL.search(note)
+    if found:
+        return f"the note holds the control character U+{ord(found.group()):04X}, which a coding file does not keep; remove it"
+    return None
+
+
+def _read_csv_limit() -> None:
+    # Process-wide in the csv module; raised, never lowered (another reader may need more).
+    if csv.field_size_limit() < READ_FIELD_LIMIT:
+        csv.field_size_limit(READ_FIELD_LIMIT)
+
+
+@dataclass
+class TornTail:
+    """A last line without a line end: a save cut off (or a side file it was moved to)."""
+
+    path: Path
+    line: int
+    size: int  # bytes
+    moved: bool = False  # True: ``path`` is the side file the line was moved to
+
+
+_warned: set[tuple[str, int]] = set()
+
+
+def _complete(path: Path, data: bytes) -> bytes:
+    """The file's bytes up to its last line end; a torn last line after it is left
+    out, with a warning in the log (once per file and size in a process)."""
+    if not data or data.endswith(b"\n"):
+        return data
+    cut = data.rfind(b"\n") + 1
+    if (str(path), len(data)) not in _warned:
+        _warned.add((str(path), len(data)))
+        log.warning(
+            "%s:%d: an incomplete last row (%d bytes, a save that was cut off) is not read; the next save moves it to a side file",
+            path, data.count(b"\n", 0, cut) + 1, len(data) - cut,
+        )
+    return data[:cut]
+
+
+def torn_tails(coding_dir: Path) -> list[TornTail]:
+    """Torn last lines in the coding files, and side files they were moved to: what
+    ``casebase check`` lists so that no cut-off save goes unnoticed."""
+    coding_dir = Path(coding_dir)
+    found = []
+    for folder in (coding_dir, coding_dir / ADJUDICATIONS):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.suffix == ".csv" and path.is_file():
+                data = path.read_bytes()
+                if data and not data.endswith(b"\n"):
+                    cut = data.rfind(b"\n") + 1
+                    found.append(TornTail(path, data.count(b"\n", 0, cut) + 1, len(data) - cut))
+            elif TORN_SUFFIX in path.name and path.is_file():
+                found.append(TornTail(path, 1, path.stat().st_size, moved=True))
+    return found
+
+
 def read_file(path: Path, adjudication: bool = False) -> list[Decision]:
-    """All rows of one coder's file. A torn last line (a save cut off mid-write) is
-    reported as an error naming its line; the rows before it are intact."""
+    """All rows of one coder's file. A torn last line (a save cut off mid-write,
+    never acknowledged) is left out with a warning; the rows before it are intact."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise CasebaseError(f"cannot read coding file: {exc.strerror}", file=path) from None
+    data = _complete(path, data)
+    if not data:
+        return []  # a file whose first save was cut off, or refused on a full disk
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CasebaseError(
             "not valid UTF-8", file=path, line=data[: exc.start].count(b"\n") + 1
         ) from None
-    if text and not text.endswith("\n"):
-        last_line = text.count("\n") + 1
+    _read_csv_limit()
+    # Lines end at "\n" only, as the writer counts them (a note's "\r" is inside
+    # quotes): the line numbers a save returns are the ones read back.
+    reader = csv.DictReader(io.StringIO(text, newline="\n"))
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=1) from None
+    if fieldnames != COLUMNS:
         raise CasebaseError(
-            "the last row is incomplete (a save was interrupted); remove or finish that line",
-            file=path,
-            line=last_line,
-        )
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if reader.fieldnames != COLUMNS:
-        raise CasebaseError(
-            f"expected the columns {','.join(COLUMNS)}; found {','.join(reader.fieldnames or [])}",
+            f"expected the columns {','.join(COLUMNS)}; found {','.join(fieldnames or [])}",
             file=path,
             line=1,
         )
     coder = path.stem
     decisions = []
-    for row in reader:
+    for row in _rows(reader, path):
         line = reader.line_num
         if None in row or any(v is None for v in row.values()):
             raise CasebaseError("wrong number of columns", file=path, line=line)
@@ -142,6 +231,20 @@ def read_file(path: Path, adjudication: bool = False) -> list[Decision]:
     return decisions
 
 
+def _rows(reader: csv.DictReader, path: Path):
+    """The reader's rows; a row csv cannot read (a field over READ_FIELD_LIMIT) is
+    one error naming the file and line."""
+    rows = iter(reader)
+    while True:
+        try:
+            yield next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # DictReader's own line_num is the last good row's; its reader's is this one's.
+            raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=reader.reader.line_num) from None
+
+
 def read_all(coding_dir: Path) -> list[Decision]:
     coding_dir = Path(coding_dir)
     if not coding_dir.is_dir():
@@ -149,26 +252,47 @@ def read_all(coding_dir: Path) -> list[Decision]:
     decisions: list[Decision] = []
     for path in sorted(coding_dir.glob("*.csv")):
         if path.name != REGISTRY:
+            _check_file_name(path)
             decisions.extend(read_file(path))
     for path in sorted((coding_dir / ADJUDICATIONS).glob("*.csv")):
+        _check_file_name(path)
         decisions.extend(read_file(path, adjudication=True))
     return decisions
+
+
+def _check_file_name(path: Path) -> None:
+    """A coder's file is named by the coder's id; 'Anna.csv' would be a second coder
+    beside 'anna.csv' on most disks and the same file on others."""
+    if not _CODER.match(path.stem):
+        hint = f" (rename it to {path.stem.lower()}.csv)" if _CODER.match(path.stem.lower()) else ""
+        raise CasebaseError(
+            f"a coding file is named by its coder's id: lowercase letters, digits, '.', '_' or '-'{hint}", file=path
+        )
 
 
 def read_registry(coding_dir: Path) -> dict[str, list[str]]:
     path = Path(coding_dir) / REGISTRY
     if not path.exists():
         return {}
-    data = path.read_bytes()
+    data = _complete(path, path.read_bytes())
+    if not data:
+        return {}
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CasebaseError("not valid UTF-8", file=path, line=data[: exc.start].count(b"\n") + 1) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if reader.fieldnames != REGISTRY_COLUMNS:
+    _read_csv_limit()
+    # Lines end at "\n" only, as the writer counts them (a note's "\r" is inside
+    # quotes): the line numbers a save returns are the ones read back.
+    reader = csv.DictReader(io.StringIO(text, newline="\n"))
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=1) from None
+    if fieldnames != REGISTRY_COLUMNS:
         raise CasebaseError(f"expected the columns {','.join(REGISTRY_COLUMNS)}", file=path, line=1)
     registry: dict[str, list[str]] = {}
-    for row in reader:
+    for row in _rows(reader, path):
         if None in row or any(v is None for v in row.values()) or not row["codebook_version"]:
             raise CasebaseError("wrong number of columns", file=path, line=reader.line_num)
         if row["codebook_version"] in registry and registry[row["codebook_version"]] != _split_codes(row["codes"]):
@@ -182,30 +306,37 @@ def read_registry(coding_dir: Path) -> dict[str, list[str]]:
 def register_codebook(coding_dir: Path, codebook: Codebook) -> None:
     """Record which codes this codebook version has (once per version)."""
     coding_dir = Path(coding_dir)
-    coding_dir.mkdir(parents=True, exist_ok=True)
     path = coding_dir / REGISTRY
-    with FileLock(str(path) + ".lock"):
-        if codebook.version in read_registry(coding_dir):
-            return
-        _append_rows(path, REGISTRY_COLUMNS, [[codebook.version, " ".join(codebook.ids)]])
+    with on_file(path):
+        coding_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            if codebook.version in read_registry(coding_dir):
+                return
+            _append_rows(path, REGISTRY_COLUMNS, [[codebook.version, " ".join(codebook.ids)]])
 
 
 def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> list[Decision]:
     """Append decisions to their coders' files, durably: the rows are flushed and
     fsynced before this returns, under a lock, so two coders (or two processes)
     saving at once never lose or interleave rows. Returns the decisions as
-    written (codes closed under the hierarchy, file and line filled in)."""
+    written (codes closed under the hierarchy, file and line filled in).
+
+    A save that cannot be written whole (a full disk, a failing one) leaves the
+    file as it was and raises one CasebaseError: nothing was saved."""
     unknown = {c for d in decisions for c in d.codes if c not in codebook.codes}
     if unknown:
         raise CasebaseError(f"unknown code id(s): {', '.join(sorted(unknown))}", file=codebook.path)
-    register_codebook(coding_dir, codebook)
     by_coder: dict[tuple[str, bool], list[Decision]] = {}
     for decision in decisions:
+        path = coder_file(coding_dir, decision.coder, decision.adjudication)
+        problem = note_problem(decision.note)
+        if problem:
+            raise CasebaseError(f"{problem}; nothing was saved", file=path)
         by_coder.setdefault((decision.coder, decision.adjudication), []).append(decision)
+    register_codebook(coding_dir, codebook)
     written = []
     for (coder, adjudication), rows in by_coder.items():
         path = coder_file(coding_dir, coder, adjudication)
-        path.parent.mkdir(parents=True, exist_ok=True)
         rows = [
             Decision(
                 excerpt_id=d.excerpt_id,
@@ -220,40 +351,127 @@ def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> l
             )
             for d in rows
         ]
-        with FileLock(str(path) + ".lock"):
-            lines = _append_rows(
-                path,
-                COLUMNS,
-                [[d.excerpt_id, d.snippet, " ".join(d.codes), d.coder, d.timestamp, d.codebook_version, d.note] for d in rows],
-            )
+        with on_file(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(path) + ".lock"):
+                lines = _append_rows(
+                    path,
+                    COLUMNS,
+                    [[d.excerpt_id, d.snippet, " ".join(d.codes), d.coder, d.timestamp, d.codebook_version, d.note] for d in rows],
+                )
         for decision, line in zip(rows, lines):
             decision.line = line
         written.extend(rows)
     return written
 
 
-def _append_rows(path: Path, columns: list[str], rows: list[list[str]]) -> list[int]:
-    """Append CSV rows; returns the line each row ends on (as csv's line_num counts)."""
-    new = not path.exists() or path.stat().st_size == 0
-    line = 0 if new else path.read_bytes().count(b"\n")
+def csv_line(row: list[str]) -> str:
+    """One CSV row ending in a line feed, with every field that holds a line feed or
+    a carriage return quoted. (csv quotes only the characters of its line
+    terminator: with "\n" a lone "\r" went out bare, and a reader split the row.)"""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if new:
-        writer.writerow(columns)
-        line += 1
-    ends = []
-    for row in rows:
-        start = buffer.tell()
-        writer.writerow(row)
-        line += buffer.getvalue().count("\n", start)
-        ends.append(line)
-    # One write of whole lines, then fsync: a crash leaves either the rows or a
-    # torn last line that read_file reports, never damaged earlier rows.
-    with open(path, "a", encoding="utf-8", newline="") as handle:
-        handle.write(buffer.getvalue())
-        handle.flush()
-        os.fsync(handle.fileno())
+    csv.writer(buffer, lineterminator="\r\n").writerow(row)
+    return buffer.getvalue()[:-2] + "\n"
+
+
+def _append_rows(path: Path, columns: list[str], rows: list[list[str]]) -> list[int]:
+    """Append CSV rows (the caller holds the file's lock); returns the line each row
+    ends on (as csv's line_num counts).
+
+    A torn last line is first moved to a side file. The rows go out in whole lines
+    and are fsynced; if that fails the file is cut back to its old length, so the
+    file is never left with part of a row that the next save would glue onto."""
+    with open(path, "a+b") as handle:
+        fd = handle.fileno()
+        handle.seek(0)
+        data = handle.read()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            _move_aside(path, data[cut:], data.count(b"\n", 0, cut) + 1)
+            os.ftruncate(fd, cut)
+            os.fsync(fd)
+            data = data[:cut]
+        size = len(data)
+        line = data.count(b"\n")
+        text = ""
+        if size == 0:
+            text = csv_line(columns)
+            line += 1
+        ends = []
+        for row in rows:
+            written = csv_line(row)
+            text += written
+            line += written.count("\n")
+            ends.append(line)
+        payload = memoryview(text.encode("utf-8"))
+        try:
+            # O_APPEND (mode "a"): every write lands at the end, however many it takes.
+            while payload:
+                payload = payload[os.write(fd, payload) :]
+            os.fsync(fd)
+        except OSError as exc:
+            raise _failed_write(path, fd, size, exc) from None
+    if size == 0:
+        _sync_folder(path.parent)
     return ends
+
+
+def _failed_write(path: Path, fd: int, size: int, exc: OSError) -> CasebaseError:
+    """Cut the file back to ``size`` after a failed write; the error to raise."""
+    error = machine_error(exc, path)
+    why = error.message.removeprefix("cannot write: ") if error else exc.strerror or type(exc).__name__
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        return CasebaseError(
+            f"nothing was saved ({why}); the partial row could not be removed and the next save moves it aside",
+            file=path,
+        )
+    return CasebaseError(f"nothing was saved ({why}); the file is as it was", file=path)
+
+
+def _move_aside(path: Path, tail: bytes, line: int) -> None:
+    """Keep a torn last line in a side file beside ``path`` (synced) before it is cut
+    off: a row nobody was told was saved, kept for a person to look at."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    side = path.with_name(f"{path.name}{TORN_SUFFIX}{stamp}")
+    number = 1
+    while side.exists():
+        number += 1
+        side = path.with_name(f"{path.name}{TORN_SUFFIX}{stamp}-{number}")
+    try:
+        with open(side, "xb") as handle:
+            handle.write(tail)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _sync_folder(path.parent)
+    except OSError as exc:
+        side.unlink(missing_ok=True)
+        error = machine_error(exc, side)
+        why = error.message.removeprefix("cannot write: ") if error else exc.strerror
+        raise CasebaseError(
+            f"line {line} is an incomplete row (a save that was cut off) and cannot be moved aside ({why}); nothing was saved",
+            file=path,
+        ) from None
+    log.warning(
+        "%s:%d: an incomplete last row (%d bytes, a save that was cut off) was moved to %s; nothing in it was acknowledged",
+        path, line, len(tail), side.name,
+    )
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so a file just created in it survives a crash of the machine."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # not every file system syncs folders; the file's own data is synced
+    finally:
+        os.close(fd)
 
 
 def latest(decisions: list[Decision]) -> dict[tuple[str, str], Decision]:
@@ -433,33 +651,54 @@ def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook:
     of the excerpt as read) or a .jsonl with those fields. Every row is checked
     before anything is written."""
     path = Path(path)
+    data = read_bytes(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise CasebaseError("file not found", file=path) from None
-    except UnicodeDecodeError:
-        raise CasebaseError("not valid UTF-8", file=path) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CasebaseError("not valid UTF-8", file=path, line=data[: exc.start].count(b"\n") + 1) from None
     rows: list[tuple[int, dict]] = []
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        missing = {"excerpt_id", "codes"} - set(reader.fieldnames or [])
+        _read_csv_limit()
+        reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=1) from None
+        missing = {"excerpt_id", "codes"} - set(fieldnames or [])
         if missing:
             raise CasebaseError(f"missing column(s): {', '.join(sorted(missing))}", file=path, line=1)
-        rows = [(reader.line_num, row) for row in reader]
+        for row in _rows(reader, path):
+            if None in row:
+                raise CasebaseError("more values than columns", file=path, line=reader.line_num)
+            rows.append((reader.line_num, row))
     elif path.suffix.lower() == ".jsonl":
         rows = list(files.json_lines(text, path))
     else:
         raise CasebaseError("use a .csv or .jsonl file", file=path)
     decisions = []
     for line, row in rows:
-        excerpt_id = str(row.get("excerpt_id") or "").strip()
+        excerpt_id = row.get("excerpt_id")
+        excerpt_id = str(excerpt_id).strip() if isinstance(excerpt_id, (str, int)) else ""
         if excerpt_id not in excerpt_texts:
             raise CasebaseError(f"unknown excerpt id {excerpt_id!r}", file=path, line=line)
         codes = row.get("codes") or []
-        codes = _split_codes(codes) if isinstance(codes, str) else [str(c) for c in codes]
+        if isinstance(codes, str):
+            codes = _split_codes(codes)
+        elif isinstance(codes, list) and all(isinstance(c, str) for c in codes):
+            codes = list(codes)
+        else:
+            raise CasebaseError(
+                f"'codes' must be code ids separated by spaces, or a list of code ids; not {codes!r}", file=path, line=line
+            )
         unknown = [c for c in codes if c not in codebook.codes]
         if unknown:
             raise CasebaseError(f"unknown code id(s): {', '.join(unknown)}", file=path, line=line)
+        note = row.get("note")
+        if note is not None and not isinstance(note, str):
+            raise CasebaseError("'note' must be a text", file=path, line=line)
+        problem = note_problem((note or "").strip())
+        if problem:
+            raise CasebaseError(problem, file=path, line=line)
         # An optional "text" (the start of the excerpt as the coder read it) guards
         # against a decision written against the wrong excerpt id.
         seen = " ".join(str(row.get("text") or "").split())
@@ -477,7 +716,7 @@ def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook:
                 coder=coder,
                 timestamp=now(),
                 codebook_version=codebook.version,
-                note=str(row.get("note") or "").strip(),
+                note=(note or "").strip(),
             )
         )
     return decisions

@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
+import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from casebase import files
-from casebase.errors import CasebaseError, read_bytes as read_file_bytes
+from casebase.errors import MAX_FILE_BYTES, CasebaseError, open_regular, read_bytes as read_file_bytes
 from casebase.ingest.parsers import PARSERS
 
 SOURCE_KINDS = ("report", "press_release", "guide", "magazine", "survey")
@@ -32,6 +35,13 @@ OPTIONAL_KEYS = (
 )
 SURVEY_PARSER = "answers"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# Keys whose value is one text (a list or a mapping there is a mistake, never
+# to be stored as its Python spelling).
+TEXT_KEYS = ("id", "file", "title", "publisher", "kind", "language", "parser", "licence", "url", "description",
+             "id_column", "delimiter", "sheet")
+# A survey CSV streams, so it may be larger than a file read whole (MAX_FILE_BYTES);
+# at this size its answers would pass SQLite's 1 GB cap on the source text anyway.
+MAX_SURVEY_CSV_BYTES = 2 * 1024 * 1024 * 1024
 
 
 @dataclass
@@ -96,6 +106,9 @@ def _source_from_entry(entry, corpus_dir: Path, path: Path) -> Source:
     def fail(key: str, message: str):
         raise CasebaseError(message, file=path, line=entry.line_of(key))
 
+    for key in TEXT_KEYS:
+        if isinstance(entry.get(key), (list, dict)):
+            fail(key, f"{key!r} must be one text, not a {'list' if isinstance(entry[key], list) else 'mapping'}")
     source_id = str(entry["id"])
     if not _ID.match(source_id):
         fail("id", f"source id {source_id!r} must be lowercase letters, digits and '-'")
@@ -113,6 +126,10 @@ def _source_from_entry(entry, corpus_dir: Path, path: Path) -> Source:
         value = entry.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             fail(key, f"{key!r} must be a list of column names")
+    delimiter = entry.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+        fail("delimiter", f"delimiter {delimiter!r} must be one character, like ',' or ';' (tab: \"\\t\")")
+    file_path = _source_path(corpus_dir, str(entry["file"]), entry["parser"] == SURVEY_PARSER, lambda m: fail("file", m))
     return Source(
         id=source_id,
         file=str(entry["file"]),
@@ -122,28 +139,53 @@ def _source_from_entry(entry, corpus_dir: Path, path: Path) -> Source:
         kind=entry["kind"],
         language=str(entry["language"]),
         parser=entry["parser"],
-        path=corpus_dir / str(entry["file"]),
+        path=file_path,
         licence=entry.get("licence"),
         url=entry.get("url"),
         description=entry.get("description"),
         id_column=entry.get("id_column"),
         text_columns=list(entry.get("text_columns", [])),
         attribute_columns=list(entry.get("attribute_columns", [])),
-        delimiter=str(entry.get("delimiter", ",")),
+        delimiter=delimiter,
         sheet=entry.get("sheet"),
         line=entry.line,
     )
 
 
+def _source_path(corpus_dir: Path, file: str, streamed: bool, fail) -> Path:
+    """The source's file, which must be a regular file inside the corpus folder
+    (after following symbolic links) and not too large: a build publishes every
+    source's text, so /etc/passwd or ../secret.txt must never get in, and a pipe
+    or /dev/zero would never end. A missing file is reported when it is read."""
+    path = corpus_dir / file
+    try:
+        resolved = path.resolve()
+        inside = resolved.is_relative_to(corpus_dir.resolve())
+    except (OSError, RuntimeError):  # a symbolic link loop
+        fail(f"file {file!r} cannot be resolved (a symbolic link loop?)")
+    if not inside:
+        fail(f"file {file!r} is outside the corpus folder {str(corpus_dir)!r}; a source must be a file inside it")
+    try:
+        info = os.stat(resolved)
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        fail(f"file {file!r} cannot be read: {exc.strerror}")
+    if stat.S_ISDIR(info.st_mode):
+        fail(f"file {file!r} is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        fail(f"file {file!r} is not a regular file (a pipe, a device or a socket)")
+    limit = MAX_SURVEY_CSV_BYTES if streamed and path.suffix.lower() != ".xlsx" else MAX_FILE_BYTES
+    if info.st_size > limit:
+        fail(f"file {file!r} has {info.st_size:,} bytes; the largest a source may be is {limit:,}")
+    return path
+
+
 def read_bytes(source: Source) -> bytes:
     try:
-        return source.path.read_bytes()
-    except FileNotFoundError:
-        raise CasebaseError(f"file not found (source {source.id!r})", file=source.path) from None
-    except IsADirectoryError:
-        raise CasebaseError(f"is a directory, not a file (source {source.id!r})", file=source.path) from None
-    except OSError as exc:
-        raise CasebaseError(f"cannot read file: {exc.strerror}", file=source.path) from None
+        return read_file_bytes(source.path)
+    except CasebaseError as exc:
+        raise CasebaseError(f"{exc.message} (source {source.id!r})", file=source.path) from None
 
 
 def sha256(data: bytes) -> str:
@@ -152,8 +194,11 @@ def sha256(data: bytes) -> str:
 
 def decode_text(data: bytes, path: Path) -> str:
     """Strict UTF-8: a wrongly encoded file is refused, never silently mangled."""
-    if b"\x00" in data[:8192]:
-        raise CasebaseError("binary file, not text", file=path)
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        # Text never holds a NUL byte: a binary file, or binary data pasted into one.
+        where = None if nul < 8192 else data[:nul].count(b"\n") + 1
+        raise CasebaseError("binary file, not text (a NUL byte)", file=path, line=where)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -166,7 +211,15 @@ def decode_text(data: bytes, path: Path) -> str:
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise CasebaseError("empty text", file=path)
+    if not has_letters(text):
+        raise CasebaseError("no text: only control characters and spaces", file=path)
     return text
+
+
+def has_letters(text: str) -> bool:
+    """Whether a text has anything but spaces and control or format characters
+    (stops at the first such character, so a long text costs nothing)."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf") for ch in text)
 
 
 # The longest line a text source may have. A paragraph is one line; a text of
@@ -240,6 +293,13 @@ class Answers:
         for row in rows:
             if source.id_column:
                 _check_unique_id(row, source, first_line)
+            for column in source.text_columns:
+                if len(row.values[column]) > MAX_LINE_CHARS:
+                    raise CasebaseError(
+                        f"an answer of {len(row.values[column]):,} characters in {column!r}; the longest an answer may be is {MAX_LINE_CHARS:,}",
+                        file=source.path,
+                        line=row.line,
+                    )
             batch.append(row)
             if len(batch) >= size:
                 yield batch
@@ -252,17 +312,18 @@ class Answers:
 def _utf8_lines(source: Source, digest):
     """The lines of a text file, decoded strictly one at a time (hashed on the way)."""
     try:
-        handle = open(source.path, "rb")
-    except OSError:
-        read_bytes(source)  # says why, in one line
-        raise
+        handle = open_regular(source.path, MAX_SURVEY_CSV_BYTES)
+    except CasebaseError as exc:
+        raise CasebaseError(f"{exc.message} (source {source.id!r})", file=source.path) from None
     with handle:
         head = handle.read(8192)
         if b"\x00" in head:
-            raise CasebaseError("binary file, not text", file=source.path)
+            raise CasebaseError("binary file, not text (a NUL byte)", file=source.path)
         handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             digest.update(raw)
+            if b"\x00" in raw:
+                raise CasebaseError("binary data in a text file (a NUL byte)", file=source.path, line=number)
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -287,8 +348,17 @@ def _check_unique_id(row: AnswerRow, source: Source, first_line: dict[str, int])
     first_line[value] = row.line
 
 
+# What the survey reader accepts in one field, set explicitly (csv's default is
+# process-wide and 131,072): above the longest answer (MAX_LINE_CHARS), so an
+# over-long answer is reported as such, and bounded, so a file that is one
+# unclosed quote is refused rather than read into memory.
+CSV_FIELD_LIMIT = 1_000_000
+
+
 def _csv_rows(lines, source: Source):
     """The header and a generator of the rows of a CSV, from its decoded lines."""
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(lines, delimiter=source.delimiter)
     try:
         header = [h.strip() for h in next(reader)]
@@ -318,11 +388,12 @@ def _csv_rows(lines, source: Source):
 
 def _xlsx_rows(data: bytes, source: Source) -> tuple[list[str], list[AnswerRow]]:
     import openpyxl
+    from xml.etree.ElementTree import ParseError
     from zipfile import BadZipFile
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    except (BadZipFile, KeyError, ValueError, OSError) as exc:
+    except (BadZipFile, KeyError, ValueError, OSError, ParseError) as exc:
         raise CasebaseError(f"not a readable XLSX workbook ({exc})", file=source.path) from None
     if source.sheet:
         if source.sheet not in workbook.sheetnames:
@@ -392,17 +463,27 @@ def read_input_texts(path: Path, column: str | None = None) -> list[str]:
         return [line for _, line in texts]
     if suffix == ".csv":
         name = column or "text"
+        if csv.field_size_limit() < CSV_FIELD_LIMIT:
+            csv.field_size_limit(CSV_FIELD_LIMIT)
         reader = csv.DictReader(io.StringIO(text, newline=""))
-        if name not in (reader.fieldnames or []):
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=1) from None
+        if name not in (fieldnames or []):
             raise CasebaseError(
                 f"no column {name!r}; found {', '.join(repr(f) for f in reader.fieldnames or [])}",
                 file=path,
                 line=1,
             )
         texts = []
-        for row in reader:
-            _check_length(row[name] or "", path, reader.line_num)
-            texts.append(row[name] or "")
+        try:
+            for row in reader:
+                _check_length(row[name] or "", path, reader.line_num)
+                texts.append(row[name] or "")
+        except csv.Error as exc:
+            # DictReader's own line_num is the last good row's; its reader's is this one's.
+            raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=reader.reader.line_num) from None
         return texts
     if suffix in (".jsonl", ".ndjson"):
         texts = []
