@@ -102,7 +102,7 @@ def title(html: str) -> str:
 
 @pytest.fixture(scope="module")
 def datasette(built_db):
-    return serving.make_datasette(built_db, METADATA)
+    return serving.make_datasette(built_db, METADATA, allow_sql=True)
 
 
 @pytest.fixture(scope="module")

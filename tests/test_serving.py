@@ -53,7 +53,7 @@ async def test_database_page_and_databases_json_answer_on_the_public_server(buil
 async def test_every_page_reads_a_rebuilt_file_from_the_next_request(built_db, tmp_path):
     db = tmp_path / "casebase.db"
     shutil.copy(built_db, db)
-    datasette = serving.make_datasette(db, METADATA)
+    datasette = serving.make_datasette(db, METADATA, allow_sql=True)
     before = await _titles(datasette)
     assert len(before) == 1 and "NY TITEL" not in before
     _replace_with_edited_copy(db, "update sources set title = 'NY TITEL' where id = 'mm2020'")

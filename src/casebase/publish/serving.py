@@ -13,6 +13,8 @@ settings from ``plugins.casebase`` in the metadata:
   server on the same build never sees its file change; the copy is made afresh
   from the build at start-up and after every rebuild, with every decision in
   the coders' files that the build does not hold applied to it;
+- ``allow_sql``: whether typed SQL may run (``serve --allow-sql``); off by
+  default, the pages and canned queries need none;
 - ``name``: the database's name in URLs (the build's file name without .db),
   the same on both servers;
 - ``coding``: present only for ``serve --coding``: the corpus, codebook and
@@ -77,7 +79,7 @@ def load_metadata(path: Path) -> dict:
     return metadata
 
 
-def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | None = None):
+def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | None = None, allow_sql: bool = False):
     """A Datasette serving the build at ``db_path``: the build itself, immutable
     (fast, counted once), or for coders a working copy of it that they write to."""
     from datasette.app import Datasette
@@ -91,7 +93,7 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
 
     database.open_built(db_path).close()  # a damaged or foreign file: one clear line, not a server error
     metadata = load_metadata(metadata_path)
-    config = {"db": str(db_path), "served": str(db_path), "name": db_path.stem}
+    config = {"db": str(db_path), "served": str(db_path), "name": db_path.stem, "allow_sql": allow_sql}
     secret = None
     if coding:
         if not coders.names(coding.coders):
@@ -156,6 +158,8 @@ class ServerState:
         self.retraining = Retraining(coding.corpus, coding.codebook, db) if coding else None
         # Held for the server's life: one coding server per working copy.
         self.working_copy_lock = None
+        # Wrong passwords per coder and address (login.LoginThrottle; coding mode).
+        self.login_throttle = None
 
 
 def server_state(datasette) -> ServerState:
@@ -322,9 +326,30 @@ def reapply_decisions(conn: sqlite3.Connection, coding: CodingSettings) -> int:
     return len(missing)
 
 
+# Methods that change something: each must carry Datasette's CSRF token.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _refuse(send, message: str) -> None:
+    await send({"type": "http.response.start", "status": 403,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send({"type": "http.response.body", "body": message.encode("utf-8")})
+
+
 def asgi_wrapper(datasette):
     def wrap(app):
         async def checked(scope, receive, send):
+            if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS:
+                # Datasette's CSRF check (asgi-csrf) lets a request through when it has
+                # no cookies or an "Authorization: Bearer" header, trusting it is not a
+                # browser's. casebase authenticates by cookie alone, so neither may
+                # skip the check: the header is dropped, and a write without cookies
+                # (a forged login from another site) is refused.
+                headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+                if not any(k.lower() == b"cookie" for k, _ in headers):
+                    await _refuse(send, "Afvist: formularen mangler sin sikkerhedsnøgle (CSRF). Genindlæs siden og prøv igen.")
+                    return
+                scope = {**scope, "headers": headers}
             # Plain `datasette serve` (no casebase settings) serves the file as it is.
             path = config(datasette).get("db") if scope["type"] == "http" else None
             # A stat per request; only a rebuilt file takes the lock (and is copied, on

@@ -11,6 +11,7 @@ the plugin's package.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 from datasette import hookimpl
 
@@ -32,8 +33,22 @@ def _lemmatize(text):
     return danish.lemmatize(str(text))
 
 
+# SQL functions no page or canned query uses and that a typed query could misuse:
+# fts3_tokenizer returns a native pointer (and can register a tokenizer), and a
+# single zeroblob or randomblob call allocates gigabytes in one step, beyond the
+# reach of Datasette's time limit.
+DENIED_FUNCTIONS = frozenset({"fts3_tokenizer", "zeroblob", "randomblob", "load_extension"})
+
+
+def _authorize(action, name, function, database, trigger):
+    if action == sqlite3.SQLITE_FUNCTION and (function or "").lower() in DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 @hookimpl
 def prepare_connection(conn):
+    conn.set_authorizer(_authorize)
     # lemmatize('gåturene') -> 'gåtur': lets SQL (and canned queries) search the
     # excerpts' lemma column with the same Danish pipeline that built it.
     conn.create_function("lemmatize", 1, _lemmatize, deterministic=True)

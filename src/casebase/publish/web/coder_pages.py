@@ -567,6 +567,9 @@ def render_excerpt_link(datasette, row, value, column, table):
     every canned query (``excerpt_column``). The cell keeps what the public
     pages show in it (``public_pages.render_cell``), or else links the id to
     the excerpt's row."""
+    if isinstance(value, dict):
+        # A foreign key Datasette has expanded for its label: {"value": id, "label": …}.
+        value = value.get("value")
     if value is None or not serving.coding_settings(datasette):
         return None
     keys = list(row.keys()) if hasattr(row, "keys") else []
