@@ -561,3 +561,58 @@ def test_bad_input_is_one_line_naming_the_file_and_damages_nothing(case, site, s
         assert fragment in lines[0], lines[0]
     assert snapshot(site, shared_db.parent) == before
     assert not list(shared_db.parent.glob(".*.tmp"))
+
+
+# --- the database folder read-only or full (F7): a disk of its own --------------------
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount a small tmpfs (root only): ``mount(size, read_only)`` gives its folder."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = []
+
+    def mount(size: str, read_only: bool = False) -> Path:
+        target = tmp_path / f"disk{len(mounted)}"
+        target.mkdir()
+        options = f"size={size}" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in mounted:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+def build_into(site, db: Path):
+    return ["build", "--force", "--corpus", str(site / "corpus"), "--codebook", str(site / "codebook.yaml"), "--db", str(db)]
+
+
+def one_line(code, out, err, *fragments):
+    assert code == 1, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in out + err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_a_build_into_a_read_only_folder_is_one_line(site, tmpfs):
+    folder = tmpfs("1m", read_only=True)
+    before = snapshot(site)
+    one_line(*run(build_into(site, folder / "casebase.db"), False, site), f"{folder / 'casebase.db'}:", "read-only file system")
+    assert snapshot(site) == before
+
+
+def test_a_build_onto_a_full_disk_is_one_line_and_leaves_the_disk_as_it_was(site, tmpfs, shared_db):
+    # Room for the previous build's model and cache, not for a new database.
+    used = sum(p.stat().st_size for p in shared_db.parent.rglob("*") if p.is_file() and p.name != shared_db.name)
+    folder = tmpfs(f"{used // 1024 + 2048}k")
+    for part in ("models", "cache"):
+        shutil.copytree(shared_db.parent / part, folder / part)
+    before = snapshot(site, folder)
+    one_line(*run(build_into(site, folder / "casebase.db"), False, site), f"{folder / 'casebase.db'}:", "full")
+    assert snapshot(site, folder) == before
+    assert not (folder / "casebase.db").exists() and not list(folder.glob(".*.tmp"))

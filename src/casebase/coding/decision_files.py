@@ -310,9 +310,18 @@ def register_codebook(coding_dir: Path, codebook: Codebook) -> None:
     with on_file(path):
         coding_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
-            if codebook.version in read_registry(coding_dir):
-                return
-            _append_rows(path, REGISTRY_COLUMNS, [[codebook.version, " ".join(codebook.ids)]])
+            if codebook.version not in read_registry(coding_dir):
+                _append_rows(path, REGISTRY_COLUMNS, [[codebook.version, " ".join(codebook.ids)]])
+            elif _is_torn(path):
+                _append_rows(path, REGISTRY_COLUMNS, [])  # moves the torn line aside, appends nothing
+
+
+def _is_torn(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
 def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> list[Decision]:
