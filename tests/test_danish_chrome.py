@@ -122,6 +122,7 @@ async def page(datasette, path, **params) -> str:
 
 PAGES = {
     # path, params, its <title>, Danish phrases it must show
+    "front": ("/", {}, "casebase – social innovation i Danmark", ["Find cases efter tema", "rækker i", "tabeller", "Uddrag", "Kodebeslutninger"]),
     "database": ("/casebase", {}, "Casebase", ["Egen SQL-forespørgsel", "Kør SQL", "Forespørgsler", "Tabeller", "Uddrag (excerpts)", "Hent hele databasen"]),
     "excerpts": ("/casebase/excerpts", {}, "Uddrag – Casebase", ["Søg:", "Anvend", "- kolonne -", "Disse data som", "Eksport", "Næste side", "sorteret efter", "Om kolonnerne"]),
     "cases": ("/casebase/cases", {}, "Cases – Casebase", ["77 rækker", "Anvend", "Om kolonnerne", "Eksportér CSV"]),
