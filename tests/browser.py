@@ -40,9 +40,17 @@ def free_port() -> int:
 @contextmanager
 def server(*args: str):
     """`python -m casebase serve ARGS` on a free port; yields its base URL."""
-    port = free_port()
-    log = ARTIFACTS / f"server-{port}.log"
+    with server_process(*args) as (base, _):
+        yield base
+
+
+@contextmanager
+def server_process(*args: str, port: int | None = None):
+    """`python -m casebase serve ARGS` on ``port`` (a free one if not given); yields
+    its base URL and its process (for a test that kills it)."""
+    port = port or free_port()
     ARTIFACTS.mkdir(exist_ok=True)
+    log = ARTIFACTS / f"server-{port}-{time.monotonic_ns()}.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "casebase", "serve", "--port", str(port), *args],
@@ -52,7 +60,7 @@ def server(*args: str):
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(600):  # up to a minute for start-up, checked every 0.1 s
+            for _ in range(1200):  # up to two minutes for start-up on a busy machine, checked every 0.1 s
                 if process.poll() is not None:
                     raise RuntimeError(f"server exited: {log.read_text(errors='replace')}")
                 try:
@@ -62,9 +70,10 @@ def server(*args: str):
                     time.sleep(0.1)
             else:
                 raise RuntimeError(f"server did not start: {log.read_text(errors='replace')}")
-            yield base
+            yield base, process
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
             process.wait(timeout=20)
 
 
