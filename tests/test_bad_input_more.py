@@ -616,3 +616,11 @@ def test_a_build_onto_a_full_disk_is_one_line_and_leaves_the_disk_as_it_was(site
     one_line(*run(build_into(site, folder / "casebase.db"), False, site), f"{folder / 'casebase.db'}:", "full")
     assert snapshot(site, folder) == before
     assert not (folder / "casebase.db").exists() and not list(folder.glob(".*.tmp"))
+
+
+def test_any_command_on_a_read_only_disk_is_one_line(site, tmpfs):
+    # Not an atomic output file: coders.json is written by its own code. The command
+    # layer names the file the system call failed on.
+    folder = tmpfs("1m", read_only=True)
+    one_line(*run(["coders", "add", "anna", "--coders", str(folder / "coders.json"), "--password", "anna-koder-1"], False, site),
+             str(folder), "read-only file system")
