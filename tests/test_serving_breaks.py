@@ -2,6 +2,11 @@
 files that change or vanish under a running server. Each test is a way it broke."""
 
 import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -30,3 +35,44 @@ async def test_a_page_number_past_any_integer_is_an_empty_page_not_an_error(publ
         response = await public.client.get(f"/casebase/{name}.json", params={**PARAMS.get(name, {}), "side": side, "_shape": "objects"})
         assert response.status_code == 200, (name, response.text[:300])
         assert response.json()["rows"] == [], name
+
+
+def _die_mid_write(db, sql):
+    """A process killed in the middle of a write: its rollback journal stays behind, hot."""
+    code = (
+        "import os, sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "conn.execute('pragma cache_size = 5')\n"  # spill pages to the file before the end
+        "conn.execute('begin')\n"
+        "conn.execute(sys.argv[2])\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db), sql], check=True)
+    assert Path(f"{db}-journal").exists()
+
+
+async def test_a_coding_server_killed_mid_save_starts_again_on_a_sound_copy(coding_site):
+    # A kill -9 while a save wrote left db/coding/casebase.db-journal. The next start
+    # copied the build over the working copy but left the journal: every page answered
+    # 500 "attempt to write a readonly database", and the first write would have rolled
+    # the dead server's pages into the fresh copy.
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    served = serving.working_copy(build)
+    served.parent.mkdir()
+    shutil.copy(build, served)
+    conn = sqlite3.connect(served)
+    with conn:
+        conn.execute("delete from source_texts")  # the old copy's pages differ from the new one's
+    conn.execute("vacuum")
+    conn.close()
+    _die_mid_write(served, "update excerpts set text = text || ' HALVGEMT'")
+    datasette = serving.make_datasette(build, METADATA, settings)
+    for path in ("/", "/casebase/excerpts.json?_shape=array&_size=3", "/-/casebase/source/vive2021"):
+        response = await datasette.client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+    assert "HALVGEMT" not in (await datasette.client.get("/-/casebase/source/vive2021")).text
+    conn = sqlite3.connect(served)
+    assert conn.execute("pragma integrity_check").fetchall() == [("ok",)]
+    assert conn.execute("select count(*) from source_texts").fetchone()[0] > 0
+    conn.close()

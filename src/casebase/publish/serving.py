@@ -274,6 +274,7 @@ def _copy_build(build: Path, served: Path, coding: CodingSettings) -> None:
     and move it over the working copy in one rename."""
     temporary = served.with_name(f".{served.name}.tmp")
     try:
+        _remove_journals(temporary)
         shutil.copyfile(build, temporary)
         conn = sqlite3.connect(temporary, timeout=30)
         try:
@@ -282,10 +283,23 @@ def _copy_build(build: Path, served: Path, coding: CodingSettings) -> None:
             conn.commit()
         finally:
             conn.close()
+        _remove_journals(served)
         os.replace(temporary, served)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _remove_journals(db: Path) -> None:
+    """Remove what a server killed in the middle of a write left beside ``db`` (under
+    the write lock and the working-copy lock, so no live writer owns them).
+
+    SQLite would take a leftover journal as the file's own: read-only connections
+    refuse a file with a hot journal (every page answered 500), and the first write
+    rolled the dead server's pages into the fresh copy. The copy needs nothing from
+    them: every saved decision is in the coders' files and is applied again."""
+    for suffix in ("-journal", "-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
 
 
 def swap_if_rebuilt(datasette) -> None:
