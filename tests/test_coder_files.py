@@ -201,8 +201,10 @@ async def test_the_coding_page_never_says_saved_when_the_save_failed(coding_site
             data={"codes": ["walk_and_talk"], "note": "skrevet på en fuld disk", "csrftoken": token, "action": "save"},
             cookies=cookies,
         )
-    assert not (response.status_code == 302 and "saved=1" in response.headers.get("location", ""))
-    assert "Gemt" not in response.text
+    assert response.status_code == 409 and "Intet er gemt" in response.text and "Gemt" not in response.text
+    # The form comes back with the coder's ticks and note.
+    assert "skrevet på en fuld disk" in response.text
+    assert re.search(r'value="walk_and_talk"[^>]*checked', response.text)
     assert not path.exists() or decision_files.read_file(path) == []
     assert codings_of(root, excerpt) == before_codes
     # Space again: the same save goes through, whole.

@@ -452,7 +452,12 @@ async def _save(datasette, request, coder: str, excerpt_id: str, form: dict, wal
                 )
                 # The coder's file first, flushed and synced: it is the record; the
                 # database is a view of it that any rebuild recreates.
-                (written,) = decision_files.append(settings.coding_dir, [decision], book)
+                try:
+                    (written,) = decision_files.append(settings.coding_dir, [decision], book)
+                except CasebaseError as exc:
+                    # A full or failing disk, a note too long or with characters a file
+                    # cannot keep: the file is as it was, and the form comes back whole.
+                    return "refused", [f"Intet er gemt: {exc.message}"]
                 coding_db.apply_decision(conn, written, book)
                 return "saved", row
             finally:
