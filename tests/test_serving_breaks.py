@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from casebase.errors import CasebaseError
 from casebase.publish import serving
 from conftest import METADATA
 
@@ -76,3 +77,28 @@ async def test_a_coding_server_killed_mid_save_starts_again_on_a_sound_copy(codi
     assert conn.execute("pragma integrity_check").fetchall() == [("ok",)]
     assert conn.execute("select count(*) from source_texts").fetchone()[0] > 0
     conn.close()
+
+
+async def test_a_working_copy_removed_under_the_coding_server_is_made_again(coding_site):
+    # `make clean` (or rm -rf db/coding) while the coding server ran: the front page,
+    # the queue and every coding page answered 500 until a restart.
+    from casebase.coding import codebook, decision_files
+
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    datasette = serving.make_datasette(build, METADATA, settings)
+    assert (await datasette.client.get("/")).status_code == 200
+    shutil.rmtree(serving.working_copy(build).parent)
+    # A decision saved meanwhile (by a save that met the missing copy) is in the files.
+    book = codebook.load(settings.codebook)
+    excerpt = "vive2021-d7647d1ca08f"
+    decision_files.append(settings.coding_dir, [decision_files.Decision(excerpt, "", ["to_go"], "anna", decision_files.now(), book.version)], book)
+    for path in ("/", "/casebase/excerpts.json?_shape=array&_size=3", "/-/casebase/source/vive2021"):
+        response = await datasette.client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+    assert serving.working_copy(build).exists()
+    rows = (await datasette.client.get(f"/casebase/codings.json?_shape=array&excerpt_id={excerpt}")).json()
+    assert [(r["code_id"], r["origin"]) for r in rows] == [("to_go", "human")]
+    # The copy is still this server's alone.
+    with pytest.raises(CasebaseError, match="another coding server"):
+        serving.make_datasette(build, METADATA, settings)

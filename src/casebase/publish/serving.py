@@ -257,10 +257,17 @@ def _lock_working_copy(datasette, served: Path) -> None:
     """Two coding servers on one build would each copy it over the other's working
     copy, under the other's saves: the second is refused."""
     state = server_state(datasette)
-    if state.working_copy_lock is not None:
-        return
+    path = served.with_name(served.name + ".lock")
+    held = state.working_copy_lock
+    if held is not None:
+        if _identity(str(path)) == (os.fstat(held.fileno()).st_dev, os.fstat(held.fileno()).st_ino):
+            return
+        # Someone removed db/coding under the server: lock the new lock file, or a
+        # second coding server could start on the build.
+        held.close()
+        state.working_copy_lock = None
     served.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(served.with_name(served.name + ".lock"), "a")
+    lock = open(path, "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -310,10 +317,18 @@ def swap_if_rebuilt(datasette) -> None:
         return
     state = server_state(datasette)
     current = _identity(path)
-    if current is None or current == state.identity:
+    if current is None or (current == state.identity and not _copy_missing(datasette)):
         return
     _serve(datasette, path)
     state.identity = current
+
+
+def _copy_missing(datasette) -> bool:
+    """Whether the coding server's working copy is gone (``make clean`` or a removed
+    db/coding while it ran): it is made again, as after a rebuild."""
+    settings = config(datasette)
+    served = settings.get("served")
+    return bool(settings.get("coding")) and not os.path.exists(served)
 
 
 def reapply_decisions(conn: sqlite3.Connection, coding: CodingSettings) -> int:
@@ -366,9 +381,10 @@ def asgi_wrapper(datasette):
                 scope = {**scope, "headers": headers}
             # Plain `datasette serve` (no casebase settings) serves the file as it is.
             path = config(datasette).get("db") if scope["type"] == "http" else None
-            # A stat per request; only a rebuilt file takes the lock (and is copied, on
-            # the coding server), so reading pages never queue behind a save.
-            if path and _identity(path) not in (None, server_state(datasette).identity):
+            # A stat or two per request; only a rebuilt file (or a removed working copy)
+            # takes the lock (and is copied, on the coding server), so reading pages never
+            # queue behind a save.
+            if path and (_identity(path) not in (None, server_state(datasette).identity) or _copy_missing(datasette)):
                 lock = server_state(datasette).write_lock
 
                 def check():
