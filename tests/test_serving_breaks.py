@@ -102,3 +102,42 @@ async def test_a_working_copy_removed_under_the_coding_server_is_made_again(codi
     # The copy is still this server's alone.
     with pytest.raises(CasebaseError, match="another coding server"):
         serving.make_datasette(build, METADATA, settings)
+
+
+@pytest.mark.parametrize(
+    "note, says",
+    [("x" * 20_001, "højst være 20.000 tegn"), ("Kopieret fra Word:\x0bnæste linje", "kontroltegn")],
+)
+async def test_a_note_the_coding_file_cannot_keep_is_refused_in_danish_with_the_form_kept(coding_site, note, says):
+    # The coders' file refuses such notes; the page answered 500 with an English traceback line.
+    from test_coding_flows import form_of, note_field, ticked
+    from test_coding_web import csv_rows, login
+
+    root, settings = coding_site
+    datasette = serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
+    cookies, _ = await login(datasette)
+    excerpt = "vive2021-d7647d1ca08f"
+    page = (await datasette.client.get(f"/-/casebase/code/{excerpt}", cookies=cookies)).text
+    response = await datasette.client.post(
+        f"/-/casebase/code/{excerpt}", data={**form_of(page), "codes": ["to_go"], "note": note}, cookies=cookies
+    )
+    assert response.status_code == 409, response.text[:300]
+    assert says in response.text and "Intet er gemt" in response.text
+    assert note_field(response.text) == note and "to_go" in ticked(response.text)
+    assert csv_rows(root, "anna") == []
+
+
+async def test_a_coding_file_that_cannot_be_written_is_refused_in_danish(coding_site, caplog):
+    from test_coding_flows import form_of
+    from test_coding_web import login
+
+    root, settings = coding_site
+    datasette = serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
+    cookies, _ = await login(datasette)
+    (settings.coding_dir / "anna.csv").mkdir()  # what a failing disk does to an append: an OSError
+    excerpt = "vive2021-d7647d1ca08f"
+    page = (await datasette.client.get(f"/-/casebase/code/{excerpt}", cookies=cookies)).text
+    response = await datasette.client.post(f"/-/casebase/code/{excerpt}", data={**form_of(page), "codes": ["to_go"]}, cookies=cookies)
+    assert response.status_code == 409, response.text[:300]
+    assert "kunne ikke skrives" in response.text and "Intet er gemt" in response.text, re.findall(r"casebase-warning[^>]*>([^<]*)", response.text)
+    assert "anna.csv" in caplog.text  # the server's log says which file and why

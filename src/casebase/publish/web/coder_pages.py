@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -43,6 +44,8 @@ from casebase.publish import coders, coding_db
 from casebase.publish import serving
 from casebase.publish.web import login, public_pages
 from casebase.publish.web.login import PREFIX
+
+log = logging.getLogger("casebase.coding")
 
 
 async def read_only(datasette, request):
@@ -452,12 +455,20 @@ async def _save(datasette, request, coder: str, excerpt_id: str, form: dict, wal
                 )
                 # The coder's file first, flushed and synced: it is the record; the
                 # database is a view of it that any rebuild recreates.
+                refused = _note_refused(note)
+                if refused:
+                    return "refused", [refused]
                 try:
                     (written,) = decision_files.append(settings.coding_dir, [decision], book)
                 except CasebaseError as exc:
-                    # A full or failing disk, a note too long or with characters a file
-                    # cannot keep: the file is as it was, and the form comes back whole.
-                    return "refused", [f"Intet er gemt: {exc.message}"]
+                    # A full or failing disk: the file is as it was, and the form comes
+                    # back whole. The coder reads Danish; the log says which file and why.
+                    log.error("casebase: %s's decision on %s was not saved: %s", coder, excerpt_id, exc)
+                    return "refused", [
+                        "Intet er gemt: din kodefil kunne ikke skrives (fx fordi disken er fuld; serverens log siger "
+                        "hvorfor). Afkrydsningerne og noten står herunder; prøv igen om lidt, eller sig det til den, "
+                        "der driver serveren."
+                    ]
                 coding_db.apply_decision(conn, written, book)
                 return "saved", row
             finally:
@@ -470,6 +481,24 @@ async def _save(datasette, request, coder: str, excerpt_id: str, form: dict, wal
     if action == "next":
         return await _go_next(datasette, coder, walk, detail, saved=True)
     return Response.redirect(f"{PREFIX}/code/{excerpt_id}?{walk.query(('saved', '1'))}")
+
+
+def _note_refused(note: str) -> str | None:
+    """Why the coders' file would refuse this note (``decision_files.note_problem``),
+    in Danish, or None."""
+    if len(note) > decision_files.MAX_NOTE_CHARS:
+        return (
+            f"Intet er gemt: noten er på {len(note):,} tegn, og en note må højst være "
+            f"{decision_files.MAX_NOTE_CHARS:,} tegn. Afkort den, og gem igen."
+        ).replace(",", ".")
+    bad = next((c for c in note if decision_files.note_problem(c)), None)
+    if bad is not None:
+        line = note[: note.index(bad)].count("\n") + 1
+        return (
+            f"Intet er gemt: noten har et usynligt kontroltegn (U+{ord(bad):04X}) i linje {line}, som kodefilen ikke "
+            "kan rumme; det følger tit med tekst kopieret fra et andet program. Skriv linjen igen, og gem igen."
+        )
+    return None
 
 
 async def next_page(datasette, request):
