@@ -1,6 +1,7 @@
 """The serving layer as a hostile or clumsy user meets it: values no form would send,
 files that change or vanish under a running server. Each test is a way it broke."""
 
+import asyncio
 import re
 import shutil
 import sqlite3
@@ -141,3 +142,26 @@ async def test_a_coding_file_that_cannot_be_written_is_refused_in_danish(coding_
     assert response.status_code == 409, response.text[:300]
     assert "kunne ikke skrives" in response.text and "Intet er gemt" in response.text, re.findall(r"casebase-warning[^>]*>([^<]*)", response.text)
     assert "anna.csv" in caplog.text  # the server's log says which file and why
+
+
+async def test_guesses_sent_all_at_once_are_checked_no_more_than_the_back_off_allows(coding_site):
+    # Every attempt that arrived before the failures were counted queued for the hash
+    # check and was checked: 40 guesses at once were 40 passwords tried, not 5.
+    from casebase.publish.web import login as login_module
+
+    root, settings = coding_site
+    datasette = serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
+    page = await datasette.client.get("/-/casebase/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    cookies = {"ds_csrftoken": page.cookies["ds_csrftoken"]}
+
+    async def guess(i):
+        answer = await datasette.client.post(
+            "/-/casebase/login", data={"name": "anna", "password": f"gæt-{i}-forkert", "csrftoken": token}, cookies=cookies
+        )
+        return answer.status_code
+
+    statuses = await asyncio.gather(*(guess(i) for i in range(40)))
+    checked = statuses.count(403)
+    assert set(statuses) <= {403, 429}
+    assert checked <= login_module.FREE_FAILURES["coder"] + login_module.VERIFYING, statuses

@@ -159,15 +159,24 @@ async def login_page(datasette, request):
         next_url = safe_next(form_value(form, "next") or next_url)
         address = (request.scope.get("client") or ("?", 0))[0]
         guard = throttle(datasette)
+        ok = False
         wait = guard.wait(name, address)
+        if wait <= 0:
+            # Checking a password hash is slow on purpose: off the event loop, a few at a
+            # time. Guesses sent all at once all passed the check above and queued here,
+            # so the back-off is asked again once it is this attempt's turn, and a
+            # failure is counted before the next one's.
+            async with guard.verifying:
+                wait = guard.wait(name, address)
+                if wait <= 0:
+                    ok = await asyncio.get_running_loop().run_in_executor(None, coders.verify, settings.coders, name, password)
+                    if not ok:
+                        guard.failed(name, address)
         if wait > 0:
             log.warning("casebase: login for %r from %s refused for %.0f s after repeated failures", name, address, wait)
             error = f"For mange forkerte forsøg. Prøv igen om {max(1, round(wait))} sekunder."
             status = 429
         else:
-            # Checking a password hash is slow on purpose: off the event loop, a few at a time.
-            async with guard.verifying:
-                ok = await asyncio.get_running_loop().run_in_executor(None, coders.verify, settings.coders, name, password)
             if ok:
                 guard.succeeded(name, address)
                 expires = baseconv.base62.encode(int(time.time()) + SESSION_SECONDS)
@@ -180,7 +189,6 @@ async def login_page(datasette, request):
                     max_age=SESSION_SECONDS,
                 )
                 return response
-            guard.failed(name, address)
             log.warning("casebase: failed login for %r from %s", name, address)
             error = "Forkert navn eller adgangskode."
             status = 403
