@@ -165,3 +165,29 @@ async def test_guesses_sent_all_at_once_are_checked_no_more_than_the_back_off_al
     checked = statuses.count(403)
     assert set(statuses) <= {403, 429}
     assert checked <= login_module.FREE_FAILURES["coder"] + login_module.VERIFYING, statuses
+
+
+async def test_a_search_of_thousands_of_words_lemmatizes_only_the_first_twenty(built_db, monkeypatch):
+    # Each word is lemmatized by the Danish pipeline inside the query, where SQLite's time
+    # limit cannot stop it: 2,000 words held a server thread for 6 s and then answered an
+    # English "SQL Interrupted" page.
+    from casebase.publish import web
+
+    calls = []
+    lemmatize = web._lemmatize
+    monkeypatch.setattr(web, "_lemmatize", lambda text: calls.append(text) or lemmatize(text))
+    datasette = serving.make_datasette(built_db, METADATA)
+    response = await datasette.client.get("/casebase/search.json", params={"q": "familiebehandling " * 2000, "_shape": "array"})
+    assert response.status_code == 200, response.text[:300]
+    assert response.json(), "the first twenty words still find what they find"
+    assert calls.count("familiebehandling") <= 20  # (the start-up warms the pipeline with one word of its own)
+
+
+async def test_a_query_past_the_time_limit_is_explained_in_danish(built_db):
+    datasette = serving.make_datasette(built_db, METADATA, allow_sql=True)
+    datasette._settings["sql_time_limit_ms"] = 1
+    slow = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 100000000) select count(*) from c"
+    response = await datasette.client.get("/casebase", params={"sql": slow})
+    assert response.status_code == 400
+    assert "tog for lang tid" in response.text
+    assert "SQL Interrupted" not in response.text and "took too long" not in response.text
