@@ -249,7 +249,8 @@ async def test_a_coder_logs_out_in_danish(coding_site):
 def served(built_db, tmp_path_factory):
     db = tmp_path_factory.mktemp("danish") / "casebase.db"
     shutil.copy(built_db, db)
-    with browser.server("--db", str(db), "--metadata", str(METADATA)) as url:
+    # With typed SQL on, so that the SQL editor's Danish chrome is seen too (it is off by default).
+    with browser.server("--db", str(db), "--metadata", str(METADATA), "--allow-sql") as url:
         yield url
 
 
