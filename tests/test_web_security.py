@@ -49,6 +49,8 @@ async def test_a_bearer_header_does_not_skip_the_csrf_check(coding):
                        ("/-/casebase/retrain", {"next": "/-/casebase/queue"})):
         answer = await datasette.client.post(path, data=data, cookies=cookies, headers={"Authorization": "Bearer x"})
         assert answer.status_code == 403, path
+        # The refusal speaks Danish, not asgi-csrf's "form-urlencoded POST field did not match cookie".
+        assert "sikkerhedsnøgle" in answer.text and "did not match" not in answer.text, path
     assert _rows(settings) == []
     assert not serving.server_state(datasette).retraining.status()
 
@@ -57,6 +59,7 @@ async def test_a_write_without_cookies_is_refused(coding):
     _, _, datasette = coding
     answer = await datasette.client.post("/-/casebase/login", data={"name": "anna", "password": PASSWORDS["anna"]})
     assert answer.status_code == 403 and "ds_actor" not in answer.cookies
+    assert answer.headers["content-type"].startswith("text/html") and "Afvist" in answer.text
     # The same login with the form's token and its cookie is let in.
     answer, _, cookies = await _log_in(datasette)
     assert answer.status_code == 302 and "ds_actor" in cookies

@@ -37,6 +37,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import asgi_csrf
 import yaml
 from datasette.database import Database
 
@@ -359,10 +360,40 @@ def reapply_decisions(conn: sqlite3.Connection, coding: CodingSettings) -> int:
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+CSRF_REFUSED = ("Afvist: formularen var forældet eller manglede sin sikkerhedsnøgle (CSRF). "
+                "Gå tilbage, genindlæs siden og prøv igen.")
+# What asgi-csrf answers (in English) when a token does not match.
+CSRF_MESSAGES = frozenset(asgi_csrf.error_messages.values()) | {"CSRF validation failed"}
+
+
 async def _refuse(send, message: str) -> None:
+    page = (f'<!DOCTYPE html><html lang="da"><head><meta charset="utf-8"><title>Afvist – Casebase</title>'
+            f'</head><body><h1>Afvist</h1><p>{message}</p></body></html>')
     await send({"type": "http.response.start", "status": 403,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
-    await send({"type": "http.response.body", "body": message.encode("utf-8")})
+                "headers": [(b"content-type", b"text/html; charset=utf-8")]})
+    await send({"type": "http.response.body", "body": page.encode("utf-8")})
+
+
+def _in_danish(send):
+    """asgi-csrf answers a failed token check with one English line ("form-urlencoded
+    POST field did not match cookie"); a coder sees the Danish refusal instead. Only a
+    403 whose whole body is one of asgi-csrf's messages is replaced."""
+    held = []
+
+    async def sending(message):
+        if message["type"] == "http.response.start" and message.get("status") == 403:
+            held.append(message)
+            return
+        if held and message["type"] == "http.response.body":
+            start = held.pop()
+            if not message.get("more_body") and message.get("body", b"").decode("utf-8", "replace") in CSRF_MESSAGES:
+                await _refuse(send, CSRF_REFUSED)
+                return
+            await send(start)
+        await send(message)
+
+    return sending
+
 
 
 def asgi_wrapper(datasette):
@@ -376,9 +407,10 @@ def asgi_wrapper(datasette):
                 # (a forged login from another site) is refused.
                 headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
                 if not any(k.lower() == b"cookie" for k, _ in headers):
-                    await _refuse(send, "Afvist: formularen mangler sin sikkerhedsnøgle (CSRF). Genindlæs siden og prøv igen.")
+                    await _refuse(send, CSRF_REFUSED)
                     return
                 scope = {**scope, "headers": headers}
+                send = _in_danish(send)
             # Plain `datasette serve` (no casebase settings) serves the file as it is.
             path = config(datasette).get("db") if scope["type"] == "http" else None
             # A stat or two per request; only a rebuilt file (or a removed working copy)
