@@ -291,14 +291,20 @@ def page_links(request) -> dict:
             "previous_url": url(page - 1) if page > 1 else None, "next_url": url(page + 1)}
 
 
-async def find_cases_form(datasette, database: str, request) -> dict | None:
-    """What the Danish form of ``find_cases`` offers: the themes by label (with
-    their number of cases) and the values the text fields can take."""
+async def _casebase_database(datasette, database: str):
+    """The named database if it is a casebase build (it has case codes), else None."""
     try:
         db = datasette.get_database(database)
     except KeyError:
         return None
-    if not await db.table_exists("case_codes"):
+    return db if await db.table_exists("case_codes") else None
+
+
+async def find_cases_form(datasette, database: str, request) -> dict | None:
+    """What the Danish form of ``find_cases`` offers: the themes by label (with
+    their number of cases) and the values the text fields can take."""
+    db = await _casebase_database(datasette, database)
+    if db is None:
         return None
     codes = await _codes(db)
     counts = {r["code_id"]: r["n"] for r in await db.execute("select code_id, count(*) as n from case_codes group by code_id")}
@@ -369,11 +375,8 @@ limit :limit
 
 
 async def case_page(datasette, database: str, case_id: str) -> dict | None:
-    try:
-        db = datasette.get_database(database)
-    except KeyError:
-        return None
-    if not await db.table_exists("case_codes"):
+    db = await _casebase_database(datasette, database)
+    if db is None:
         return None
     found = (await db.execute("select * from cases where id = ?", [case_id])).rows
     if not found:
