@@ -230,3 +230,8 @@ async def test_a_paged_query_gives_every_row_page_by_page_in_json_and_csv(big_so
     # The page says how it is paged.
     html = (await datasette.client.get("/casebase/source_reading_order", params={"kilde": "fsd2020"})).text
     assert "1.000 rækker pr. side" in html
+    # And links the next page, which links back and no further.
+    following = re.search(r'<a href="([^"]+)" rel="next">Næste 1.000', html).group(1).replace("&amp;", "&")
+    assert "side=2" in following and "kilde=fsd2020" in following and 'rel="prev"' not in html
+    html = (await datasette.client.get(following)).text
+    assert 'rel="prev"' in html and 'rel="next"' not in html and "Ekstra afsnit nummer 1200" in html

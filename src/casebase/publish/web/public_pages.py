@@ -247,7 +247,8 @@ def _code_cell(value: str, database, datasette):
 
 
 def extra_template_vars(view_name, table, request, datasette):
-    """Data for the front page and the case page (an awaitable dict), else None."""
+    """Data for the front page, the case page, the find_cases form and the page links of
+    a paged canned query (an awaitable dict), else None."""
     if view_name == "index":
 
         async def front():
@@ -268,6 +269,14 @@ def extra_template_vars(view_name, table, request, datasette):
             return {"casebase_find": await find_cases_form(datasette, tilde_decode(request.url_vars["database"]), request)}
 
         return finder()
+    if request is not None and request.url_vars.get("table"):
+        # A canned query is rendered by the table view; query.html shows the links
+        # only when the query has a :side parameter.
+
+        async def pages():
+            return {"casebase_pages": page_links(request)}
+
+        return pages()
     return None
 
 
