@@ -198,3 +198,31 @@ def test_classify_command_with_a_model_known_by_its_metadata(tmp_path, model, tr
     result = CliRunner().invoke(cli, [*command, "--db", str(db)])
     assert result.exit_code == 1
     assert "model.joblib" in result.stderr and "damaged" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+class _Fixed:
+    """A fitted binary model that gives every text the same probability."""
+
+    def __init__(self, probability):
+        self.probability = probability
+
+    def predict_proba(self, X):
+        return np.tile([1 - self.probability, self.probability], (X.shape[0], 1))
+
+
+def test_a_child_is_never_likelier_than_its_parent():
+    # A child's model with few positives learns its topic words ("familiebehandling")
+    # and would code a family therapy held at the office as online: the parent's own
+    # model (many more examples of "online") caps it, down the whole line.
+    codes = classifier.CodeClassifier(
+        code_ids=("digital", "therapy", "family_video", "outdoor"),
+        parents={"therapy": "digital", "family_video": "therapy"},
+    )
+    codes.estimators_ = {"digital": _Fixed(0.2), "therapy": _Fixed(0.9), "family_video": _Fixed(0.95), "outdoor": _Fixed(0.7)}
+    scores = codes.predict_proba(np.zeros((3, 1)))
+    assert scores[:, :3] == pytest.approx(np.full((3, 3), 0.2))
+    assert scores[:, 3] == pytest.approx([0.7] * 3)  # a code without parent is untouched
+    # A parent without a model (too few examples) caps nothing.
+    del codes.estimators_["digital"]
+    scores = codes.predict_proba(np.zeros((1, 1)))
+    assert np.isnan(scores[0, 0]) and scores[0, 1:3] == pytest.approx([0.9, 0.9])

@@ -270,13 +270,23 @@ class CodeClassifier(BaseEstimator, ClassifierMixin):
         return [c for c in self.code_ids if c in self.estimators_]
 
     def predict_proba(self, X):
-        """Probabilities per code (NaN for codes without a model); a parent's is at
-        least its children's."""
+        """Probabilities per code (NaN for codes without a model), consistent with the
+        hierarchy: a child's is at most its parent's own, and a parent's at least its
+        children's."""
         scores = np.full((X.shape[0], len(self.code_ids)), np.nan)
         for j, code in enumerate(self.code_ids):
             if code in self.estimators_:
                 scores[:, j] = self.estimators_[code].predict_proba(X)[:, 1]
         index = {code: j for j, code in enumerate(self.code_ids)}
+        # A child is a kind of its parent (online family therapy is family therapy
+        # *delivered online*), so it cannot be likelier than the parent. The parent's
+        # model has seen many more examples of the parent's practice; the child's, with
+        # few positives, learns its topic words (familiebehandling) and would code a
+        # family therapy held at the office as online.
+        for code in reversed(self._deepest_first()):  # parents first: a capped parent caps its child
+            parent = (self.parents or {}).get(code)
+            if parent and parent in self.estimators_ and code in self.estimators_:
+                scores[:, index[code]] = np.fmin(scores[:, index[code]], scores[:, index[parent]])
         for code in self._deepest_first():
             parent = (self.parents or {}).get(code)
             if parent and parent in self.estimators_ and code in self.estimators_:
