@@ -91,6 +91,9 @@ ID_VARIABLES = (CASE_ID_VARIABLE, ANSWER_ID_VARIABLE, SOURCE_ID_VARIABLE)
 # The User of an adjudicator's rulings: its id says so, so that 'import qdpx' files
 # them as rulings again (other tools show the name).
 ADJUDICATOR_USER_ID = "adjudicator:"
+# The Users of the model's and the rules' codings: 'import qdpx' leaves their codings
+# out, since they are suggestions, not a coder's reading.
+MACHINE_USER_IDS = ("casebase-model:", "casebase-rules")
 
 
 def guid(kind: str, key: str) -> str:
@@ -264,8 +267,8 @@ def _human_user(coder: str, adjudication: bool) -> _User:
 def _machine_user(row: dict) -> _User:
     if row["origin"] == "model":
         run = row["model_run"] or "model"
-        return _User(f"model:{run}", f"model {run}", run)
-    return _User("rules", "rules", "rules")
+        return _User(f"model:{run}", f"model {run}", MACHINE_USER_IDS[0] + run)
+    return _User("rules", "rules", MACHINE_USER_IDS[1])
 
 
 @dataclass
@@ -349,6 +352,7 @@ def read_project(db, origins=DEFAULT_ORIGINS) -> _Project:
     machine = [o for o in origins if o != "human"]
     if machine:
         runs = {row["id"]: utc(row["created"]) for row in db.query("select id, created from model_runs")} if db["model_runs"].exists() else {}
+        runs = {MACHINE_USER_IDS[0] + run: created for run, created in runs.items()}
         grouped: dict[tuple[str, str], tuple[_User, str, list[str]]] = {}
         for row in db.query(f"select * from codings where origin in {database.ORIGIN_LIST}", [json.dumps(machine)]):
             user = _machine_user(row)
@@ -605,7 +609,11 @@ def _parse_xml(path: Path) -> _Node:
     """The document as a tree of nodes that know their line; any problem is a
     CasebaseError naming the file and, where the parser says, the line."""
     path = Path(path)
-    data = read_bytes(path)
+    return parse_xml_bytes(read_bytes(path), path)
+
+
+def parse_xml_bytes(data: bytes, where) -> _Node:
+    """``data`` as a tree of nodes; errors name ``where`` (a file, or a member of one)."""
     parser = create_parser()  # defusedxml's: forbids entity declarations and external references
     parser.setFeature(feature_namespaces, True)
     builder = _TreeBuilder()
@@ -617,17 +625,17 @@ def _parse_xml(path: Path) -> _Node:
         if problem.startswith("not well-formed (") and problem.endswith(")"):
             problem = problem[len("not well-formed (") : -1]
         raise CasebaseError(
-            f"not well-formed XML ({problem}, column {exc.getColumnNumber() + 1})", file=path, line=exc.getLineNumber()
+            f"not well-formed XML ({problem}, column {exc.getColumnNumber() + 1})", file=where, line=exc.getLineNumber()
         ) from None
     except EntitiesForbidden:
         raise CasebaseError(
-            "the file declares XML entities, which casebase does not read", file=path, line=parser.getLineNumber()
+            "the file declares XML entities, which casebase does not read", file=where, line=parser.getLineNumber()
         ) from None
     except DefusedXmlException:
         # An external DTD or entity: casebase reads nothing from outside the file.
         raise CasebaseError(
             "the file refers to an external DTD or entity, which casebase does not read",
-            file=path,
+            file=where,
             line=parser.getLineNumber(),
         ) from None
     return builder.roots[0]
@@ -654,29 +662,34 @@ def read_qdc(path: Path) -> list[QdcCode]:
             file=path,
             line=root.line,
         )
-    containers = root.find("Codes")
+    return codes_of(root, path)
+
+
+def codes_of(codebook: _Node, where) -> list[QdcCode]:
+    """The codes under a <CodeBook> element (of a .qdc or a project), parents first."""
+    containers = codebook.find("Codes")
     if not containers or not containers[0].find("Code"):
-        raise CasebaseError("the codebook has no codes (<Codes> with <Code> elements)", file=path, line=root.line)
+        raise CasebaseError("the codebook has no codes (<Codes> with <Code> elements)", file=where, line=codebook.line)
     codes: list[QdcCode] = []
     seen: dict[str, int] = {}
 
     def visit(node: _Node, parent: str | None) -> None:
         name = " ".join(node.attrs.get("name", "").split())
         if not name:
-            raise CasebaseError("a <Code> has no name", file=path, line=node.line)
+            raise CasebaseError("a <Code> has no name", file=where, line=node.line)
         match = _GUID.match(node.attrs.get("guid", "").strip())
         if not match:
-            raise CasebaseError(f"code {name!r} has no valid guid", file=path, line=node.line)
+            raise CasebaseError(f"code {name!r} has no valid guid", file=where, line=node.line)
         code_guid_ = match.group(1).lower()
         if code_guid_ in seen:
             raise CasebaseError(
-                f"duplicate GUID {code_guid_} (code {name!r}; first at line {seen[code_guid_]})", file=path, line=node.line
+                f"duplicate GUID {code_guid_} (code {name!r}; first at line {seen[code_guid_]})", file=where, line=node.line
             )
         seen[code_guid_] = node.line
         colour = node.attrs.get("color", "").strip() or None
         if colour is not None:
             if not _RGB.match(colour):
-                raise CasebaseError(f"code {name!r} has colour {colour!r}, not like '#1f77b4'", file=path, line=node.line)
+                raise CasebaseError(f"code {name!r} has colour {colour!r}, not like '#1f77b4'", file=where, line=node.line)
             if len(colour) == 4:
                 colour = "#" + "".join(c * 2 for c in colour[1:])
             colour = colour.lower()
@@ -689,6 +702,12 @@ def read_qdc(path: Path) -> list[QdcCode]:
     for node in containers[0].find("Code"):
         visit(node, None)
     return codes
+
+
+def guid_of(value: str | None) -> str | None:
+    """A GUID as casebase compares them (lower case, no braces), or None."""
+    match = _GUID.match((value or "").strip())
+    return match.group(1).lower() if match else None
 
 
 # ---------------------------------------------------------------- QDC -> codebook.yaml
