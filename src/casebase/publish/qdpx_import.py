@@ -211,7 +211,16 @@ def _source_entry(source_id: str, name: str, node: refiqda._Node, values: dict[s
         "language": "da",
         "parser": "plain",
     }
-    description = _text(_first(node, "Description")).strip()
+    # casebase's export adds the licence and the address to the description: read them back.
+    lines = []
+    for line in _text(_first(node, "Description")).strip().splitlines():
+        if line.startswith("Licens: ") and "licence" not in entry:
+            entry["licence"] = line.removeprefix("Licens: ").strip()
+        elif line.startswith("URL: ") and "url" not in entry:
+            entry["url"] = line.removeprefix("URL: ").strip()
+        else:
+            lines.append(line)
+    description = "\n".join(lines).strip()
     if description:
         entry["description"] = description
     return entry
@@ -244,7 +253,7 @@ def read_project(path: Path, corpus: Path):
         for variable in variables_el.find("Variable"):
             variables[refiqda.guid_of(variable.attrs.get("guid"))] = variable.attrs.get("name", "").strip()
     known_codes = {code.guid for code in codes}
-    taken = _corpus_sources(corpus)
+    taken, corpus_texts = _corpus_sources(corpus)
     report = QdpxReport(path=path)
     report.cases = sum(len(cases_el.find("Case")) for cases_el in root.find("Cases"))
     sources: list[_Source] = []
@@ -276,6 +285,12 @@ def read_project(path: Path, corpus: Path):
                 continue
             text = text.removeprefix("\ufeff")
             sources_mod.check_line_lengths(text, f"{path} (source {name!r})")
+            if text in corpus_texts:
+                raise CasebaseError(
+                    f"source {name!r} has the same text as the corpus's source {corpus_texts[text]!r}; was the project imported before?",
+                    file=where,
+                    line=node.line,
+                )
             values = _variables(node, variables)
             source_id = _source_id(values.get(refiqda.SOURCE_ID_VARIABLE[1], ""), name, taken)
             if source_id in taken:
@@ -324,15 +339,19 @@ def read_project(path: Path, corpus: Path):
     return users, codes, sources, report
 
 
-def _corpus_sources(corpus: Path) -> dict[str, str]:
-    """Source ids the corpus has, and the text files in the way: what an imported source may not be."""
-    taken = {}
+def _corpus_sources(corpus: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Source ids the corpus has and the text files in the way (what an imported
+    source may not be called), and the corpus's texts by their content."""
+    taken, texts = {}, {}
     if (corpus / "sources.yaml").exists():
         for source in sources_mod.load_sources(corpus):
             taken[source.id] = f"the corpus's sources.yaml has (line {source.line})"
+            if source.parser != sources_mod.SURVEY_PARSER and source.path.is_file():
+                with on_file(source.path):
+                    texts.setdefault(source.path.read_bytes().decode("utf-8", "replace").removeprefix("\ufeff"), source.id)
     for text in (corpus / "texts").glob("*.txt") if (corpus / "texts").is_dir() else []:
         taken.setdefault(text.stem, f"names the file {text} that exists")
-    return taken
+    return taken, texts
 
 
 def _source_id(recorded: str, name: str, taken: dict[str, str]) -> str:
