@@ -428,6 +428,33 @@ def test_qdc_from_another_tool_keeps_ids_by_guid_and_by_name(tmp_path):
     assert book.codes["digital_shift"].definition == "Aktiviteter flyttet til en digital kanal."
     assert book.codes["digital_shift"].include == []
     assert "no longer in the codebook: online_family_therapy, to_go, one_to_one, outdoor" in result.output
+    # isCodable="false": a category that only groups codes, a grouping code in casebase.
+    assert not book.codes["aeldre_paa_plejehjem"].codable and book.codes["walk_and_talk"].codable
+    assert "    codable: false\n" in target.read_text(encoding="utf-8")
+
+
+def test_a_grouping_code_goes_out_and_comes_back_not_codable(tmp_path):
+    source = tmp_path / "codebook.yaml"
+    text = CODEBOOK.read_text(encoding="utf-8").replace("  - id: outdoor\n", "  - id: outdoor\n    parent: new_ways\n", 1)
+    source.write_text(
+        text
+        + "\n  - id: new_ways\n    label_da: Nye arbejdsformer\n    label_en: New ways\n"
+        "    definition: Samler arbejdsformerne.\n    codable: false\n",
+        encoding="utf-8",
+    )
+    qdc = tmp_path / "codebook.qdc"
+    assert run("export", "qdc", qdc, "--codebook", source).exit_code == 0
+    codes = {c.get("name"): c for c in ET.parse(qdc).getroot().iter(f"{{{refiqda.NS_CODEBOOK}}}Code")}
+    assert codes["Nye arbejdsformer"].get("isCodable") == "false" and codes["Digital omstilling"].get("isCodable") == "true"
+    assert [c.get("name") for c in codes["Nye arbejdsformer"]].count("Udendørs / ud i naturen") == 1
+    back = tmp_path / "back.yaml"
+    assert run("import", "qdc", qdc, "--codebook", source, "--output", back).exit_code == 0
+    before, after = codebook.load(source), codebook.load(back)
+    assert after.grouping() == ["new_ways"]
+    # The same codes (the file lists parents before their children, so the order may differ).
+    assert {c.id: (c.parent, c.codable, c.label_da) for c in after.codes.values()} == {
+        c.id: (c.parent, c.codable, c.label_da) for c in before.codes.values()
+    }
 
 
 def test_code_ids_from_danish_names():

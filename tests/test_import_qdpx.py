@@ -136,13 +136,14 @@ def other_tool_project(selections=None, text_member="sources/interview.txt"):
             selection(2, *both, G["bo"], G["walk"]),
             selection(3, *digital, G["anna"], G["digital"]),  # a phrase inside a long paragraph
             selection(4, *food, G["bo"], G["digital"], date="2025-03-05T08:00:00+01:00"),
+            selection(5, *food, G["bo"], G["theme"]),  # a category: not codable
         ]
     )
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <Project xmlns="urn:QDA-XML:project:1.0" name="Interviews" origin="NVivo 14">
   <Users><User guid="{G['anna']}" name="Anna Jensen"/><User guid="{G['bo']}" name="Bo"/></Users>
   <CodeBook><Codes>
-    <Code guid="{G['theme']}" name="Temaer" isCodable="true">
+    <Code guid="{G['theme']}" name="Temaer" isCodable="false">
       <Code guid="{G['walk']}" name="Gåture" isCodable="true" color="#33AA33"><Description>Samtaler på gåture.</Description></Code>
       <Code guid="{G['digital']}" name="Digitalt" isCodable="true"/>
     </Code>
@@ -185,16 +186,18 @@ def test_a_project_from_another_tool(tmp_path):
     book = codebook.load(book_path)
     assert {"digital_shift", "walk_and_talk", "temaer", "gaature", "digitalt"} <= set(book.codes)
     assert book.codes["gaature"].parent == "temaer" and book.codes["gaature"].colour == "#33aa33"
+    assert book.grouping() == ["temaer"]  # isCodable="false": a heading, never coded
     # The PDF and the phrase inside a long paragraph are reported, with source and position.
     start, end = span("en enkelt medarbejder prøvede videosamtaler")
     assert "PDF source 'Rapport.pdf' skipped" in result.output
+    assert "a coding of the grouping code 'Temaer' (isCodable=\"false\") in source 'Interview med leder'" in result.output
     assert f"interview-med-leder [{start}, {end}) by anna-jensen" in result.output
     # The coders' readings on the excerpts their selections cover whole.
     texts = segment.assemble("interview-med-leder", qdpx_import.plain.parse(TEXT)[0])[1]
     ids = {e.text.split()[0]: e.id for e in texts}
     anna = (corpus / "coding" / "anna-jensen.csv").read_text(encoding="utf-8").splitlines()
     bo = (corpus / "coding" / "bo.csv").read_text(encoding="utf-8").splitlines()
-    assert len(anna) == 2 and anna[1].startswith(f"{ids['Vi']},") and ",temaer gaature,anna-jensen,2025-03-04T10:11:12+00:00," in anna[1]
+    assert len(anna) == 2 and anna[1].startswith(f"{ids['Vi']},") and ",gaature,anna-jensen,2025-03-04T10:11:12+00:00," in anna[1]
     assert [line.split(",")[0] for line in bo[1:]] == [ids["Gåture"], ids["Vi"], ids["Madkasser"]]
     assert bo[3].split(",")[-4:-2] == ["bo", "2025-03-05T07:00:00+00:00"]  # UTC, as casebase writes times
     # The corpus checks clean: every imported decision lands on an excerpt.

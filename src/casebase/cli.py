@@ -598,7 +598,7 @@ def import_qdpx(file: Path, corpus: Path, codebook: Path, output: Path | None, c
     click.echo(
         f"{report.decisions} decisions from {report.codings} codings ({report.rulings} rulings); by coder: {coders}"
     )
-    for line in report.skipped:
+    for line in report.skipped + report.grouping:
         click.echo(f"skipped: {line}")
     if report.machine:
         click.echo(f"left out: {report.machine} codings by casebase's model and rules (suggestions, not a coder's reading)")

@@ -85,6 +85,7 @@ class QdpxReport:
     codings: int = 0
     unplaced: list[Unplaced] = field(default_factory=list)
     machine: int = 0  # codings by casebase's model or rules, left out
+    grouping: list[str] = field(default_factory=list)  # codings of non-codable codes, left out
     cases: int = 0  # cases in the project (casebase's cases come from its parsers)
 
 
@@ -253,6 +254,7 @@ def read_project(path: Path, corpus: Path):
         for variable in variables_el.find("Variable"):
             variables[refiqda.guid_of(variable.attrs.get("guid"))] = variable.attrs.get("name", "").strip()
     known_codes = {code.guid for code in codes}
+    grouping = {code.guid: code.name for code in codes if not code.codable}
     taken, corpus_texts = _corpus_sources(corpus)
     report = QdpxReport(path=path)
     report.cases = sum(len(cases_el.find("Case")) for cases_el in root.find("Cases"))
@@ -323,6 +325,9 @@ def read_project(path: Path, corpus: Path):
                     user = refiqda.guid_of(user_attr) if user_attr else None
                     if user_attr and user not in users:
                         raise CasebaseError(f"a coding's user {user_attr!r} is not among the project's users", file=where, line=coding.line)
+                    if target in grouping:
+                        report.grouping.append(f"{where}:{coding.line}: a coding of the grouping code {grouping[target]!r} (isCodable=\"false\") in source {name!r} [{start}, {end}) left out")
+                        continue
                     if user in users and users[user][1].startswith(refiqda.MACHINE_USER_IDS):
                         # casebase's own model or rules: suggestions, never a coder's reading.
                         report.machine += 1

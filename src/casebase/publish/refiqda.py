@@ -177,7 +177,7 @@ def _codes_into(parent: ET.Element, codes: list[Code]) -> None:
         element = _el(
             into,
             "Code",
-            {"guid": code_guid(code.id), "name": code.label_da, "isCodable": "true", "color": code.colour},
+            {"guid": code_guid(code.id), "name": code.label_da, "isCodable": "true" if code.codable else "false", "color": code.colour},
         )
         _el(element, "Description", text=code_description(code))
         for child in children.get(code.id, []):
@@ -231,6 +231,7 @@ def codes_from_db(db) -> list[Code]:
             include=_lines(row["include"]),
             exclude=_lines(row["exclude"]),
             colour=row["colour"] or codebook_mod.DEFAULT_COLOUR,
+            codable=bool(row.get("codable", 1)),
         )
         for row in db.query("select * from codes order by position")
     ]
@@ -649,6 +650,7 @@ class QdcCode:
     description: str | None  # None: the file has no Description for the code
     parent_guid: str | None
     line: int
+    codable: bool = True  # isCodable="false": a category that groups codes
 
 
 def read_qdc(path: Path) -> list[QdcCode]:
@@ -695,7 +697,8 @@ def codes_of(codebook: _Node, where) -> list[QdcCode]:
             colour = colour.lower()
         descriptions = node.find("Description")
         description = "".join(descriptions[0].text) if descriptions else None
-        codes.append(QdcCode(code_guid_, name, colour, description, parent, node.line))
+        codable = node.attrs.get("isCodable", "true").strip().lower() not in ("false", "0")
+        codes.append(QdcCode(code_guid_, name, colour, description, parent, node.line, codable))
         for child in node.find("Code"):
             visit(child, code_guid_)
 
@@ -769,6 +772,8 @@ def _entry(code: Code) -> dict:
         entry["constructed_examples"] = {key: list(texts) for key, texts in constructed.items() if texts}
     if code.replaces:
         entry["replaces"] = list(code.replaces)
+    if not code.codable:
+        entry["codable"] = False
     return entry
 
 
@@ -865,6 +870,7 @@ def codes_from_qdc(qdc_codes: list[QdcCode], existing: Codebook | None, source: 
                 constructed_positive=list(before.constructed_positive) if before else [],
                 constructed_negative=list(before.constructed_negative) if before else [],
                 replaces=list(before.replaces) if before else [],
+                codable=q.codable,
             )
         )
     report.removed = [code_id for code_id in old if code_id not in taken]
