@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from casebase.cli import cli
 from casebase.coding import codebook
 from casebase.ingest import segment
+from casebase.ingest import sources as sources_mod
 from casebase.pipeline import build
 from casebase.publish import qdpx_import
 from conftest import CORPUS
@@ -78,6 +79,12 @@ def test_round_trip_through_an_empty_corpus(built_db, tmp_path):
         return rows
 
     assert codes(after) == codes(before)
+    # The same cases, each with its columns and its excerpts.
+    columns = "id, source_id, title, organisation, municipality, area, target_group, purpose, intervention, learning, source_theme, page"
+    assert list(after.query(f"select {columns} from cases order by id")) == list(before.query(f"select {columns} from cases order by id"))
+    members = "select case_id, text from excerpts where case_id is not null order by case_id, seq"
+    assert list(after.query(members)) == list(before.query(members))
+    assert after["cases"].count == 77
     # The same human readings of every coder (with its codes), rulings as rulings, at the same time.
     human = readings(before)
     assert readings(after) == human and len(human) > 250
@@ -109,6 +116,7 @@ G = {
     "source": "33333333-0000-0000-0000-000000000001",
     "pdf": "33333333-0000-0000-0000-000000000002",
     "var": "44444444-0000-0000-0000-000000000001",
+    "municipality": "44444444-0000-0000-0000-000000000002",
 }
 
 
@@ -148,7 +156,19 @@ def other_tool_project(selections=None, text_member="sources/interview.txt"):
       <Code guid="{G['digital']}" name="Digitalt" isCodable="true"/>
     </Code>
   </Codes></CodeBook>
-  <Variables><Variable guid="{G['var']}" name="Udgiver" typeOfVariable="Text"/></Variables>
+  <Variables>
+    <Variable guid="{G['var']}" name="Udgiver" typeOfVariable="Text"/>
+    <Variable guid="{G['municipality']}" name="Kommune" typeOfVariable="Text"/>
+  </Variables>
+  <Cases>
+    <Case guid="77777777-0000-0000-0000-000000000001" name="Gåturene">
+      <SelectionRef targetGUID="55555555-0000-0000-0000-000000000001"/>
+    </Case>
+    <Case guid="77777777-0000-0000-0000-000000000002" name="Lederinterview">
+      <VariableValue><VariableRef targetGUID="{G['municipality']}"/><TextValue>Aarhus</TextValue></VariableValue>
+      <SourceRef targetGUID="{G['source']}"/>
+    </Case>
+  </Cases>
   <Sources>
     <TextSource guid="{G['source']}" name="Interview med leder" plainTextPath="internal://{text_member.removeprefix('sources/')}" creationDateTime="2024-05-01T09:00:00Z">
       {selections}
@@ -200,6 +220,16 @@ def test_a_project_from_another_tool(tmp_path):
     assert len(anna) == 2 and anna[1].startswith(f"{ids['Vi']},") and ",gaature,anna-jensen,2025-03-04T10:11:12+00:00," in anna[1]
     assert [line.split(",")[0] for line in bo[1:]] == [ids["Gåture"], ids["Vi"], ids["Madkasser"]]
     assert bo[3].split(",")[-4:-2] == ["bo", "2025-03-05T07:00:00+00:00"]  # UTC, as casebase writes times
+    # Its cases: one by the selection it refers to, one by its whole source, with its variable.
+    (source,) = [s for s in sources_mod.load_sources(corpus) if s.id == "interview-med-leder"]
+    assert source.cases == [
+        {"key": "gaturene", "title": "Gåturene", "start": span("Vi flyttede", "foråret.")[0], "end": span("Vi flyttede", "foråret.")[1]},
+        {"key": "lederinterview", "title": "Lederinterview", "start": 0, "end": len(TEXT), "municipality": "Aarhus"},
+    ]
+    blocks = qdpx_import.plain.parse(TEXT)[0]
+    cases = qdpx_import.plain.with_cases(TEXT, blocks, source.cases)
+    assert [c.title for c in cases] == ["Gåturene", "Lederinterview"]
+    assert [b.case_key for b in blocks] == ["lederinterview", "gaturene", "lederinterview", "lederinterview"]
     # The corpus checks clean: every imported decision lands on an excerpt.
     check = run("check", "--corpus", corpus, "--codebook", book_path)
     assert check.exit_code == 0, check.output

@@ -603,7 +603,11 @@ def import_qdpx(file: Path, corpus: Path, codebook: Path, output: Path | None, c
     if report.machine:
         click.echo(f"left out: {report.machine} codings by casebase's model and rules (suggestions, not a coder's reading)")
     if report.cases:
-        click.echo(f"not imported: {report.cases} cases (casebase's cases come from its parsers)")
+        click.echo(f"{report.cases} cases, each in its source's 'cases' in sources.yaml")
+    for line in report.cases_skipped:
+        click.echo(f"skipped: {line}")
+    if report.answers:
+        click.echo(f"not imported: the attributes of {report.answers} survey answers (each answer is a paragraph of its source now)")
     if report.unplaced:
         click.echo(f"{len(report.unplaced)} codings cover no excerpt mostly (more than half of it) and were not imported:")
         for u in report.unplaced:

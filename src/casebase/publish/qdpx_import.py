@@ -86,7 +86,9 @@ class QdpxReport:
     unplaced: list[Unplaced] = field(default_factory=list)
     machine: int = 0  # codings by casebase's model or rules, left out
     grouping: list[str] = field(default_factory=list)  # codings of non-codable codes, left out
-    cases: int = 0  # cases in the project (casebase's cases come from its parsers)
+    cases: int = 0  # cases imported (as sources.yaml ``cases`` of their source)
+    cases_skipped: list[str] = field(default_factory=list)
+    answers: int = 0  # cases that hold a survey answer's attributes, not imported
 
 
 class _Archive:
@@ -257,8 +259,8 @@ def read_project(path: Path, corpus: Path):
     grouping = {code.guid: code.name for code in codes if not code.codable}
     taken, corpus_texts = _corpus_sources(corpus)
     report = QdpxReport(path=path)
-    report.cases = sum(len(cases_el.find("Case")) for cases_el in root.find("Cases"))
     sources: list[_Source] = []
+    spans: dict[str, tuple[str, int, int]] = {}  # every selection's GUID -> (source GUID, start, end)
     for sources_el in root.find("Sources"):
         for node in sources_el.children:
             name = " ".join(node.attrs.get("name", "").split()) or node.attrs.get("guid", "")
@@ -311,6 +313,9 @@ def read_project(path: Path, corpus: Path):
                         file=where,
                         line=selection.line,
                     )
+                selection_guid = refiqda.guid_of(selection.attrs.get("guid"))
+                if selection_guid:
+                    spans[selection_guid] = (source_guid, start, end)
                 codings = []
                 for coding in selection.find("Coding"):
                     ref = _first(coding, "CodeRef")
@@ -341,7 +346,65 @@ def read_project(path: Path, corpus: Path):
             sources.append(_Source(source_guid, source_id, name, text, entry, selections))
     if not sources:
         raise CasebaseError("the project has no text source casebase can import", file=where, line=root.line)
+    for cases_el in root.find("Cases"):
+        for case in cases_el.find("Case"):
+            _read_case(case, {s.guid: s for s in sources}, spans, variables, where, report)
     return users, codes, sources, report
+
+
+# The case columns by the names casebase's export gives their variables, and the
+# labels of the ones it writes into the case's description.
+_CASE_BY_LABEL = {c.label: c for c in segment.CASE_COLUMNS}
+
+
+def _read_case(case: refiqda._Node, sources: dict, spans: dict, variables: dict, where: str, report: QdpxReport) -> None:
+    """A case of the project as a case of the source its text lies in (sources.yaml
+    ``cases``): its span, title and the case columns its variables and description give."""
+    name = " ".join(case.attrs.get("name", "").split())
+    if not name:
+        return  # a nameless case holds a file's variables (MAXQDA, Quirkos), no case
+    values = _variables(case, variables)
+    if refiqda.ANSWER_ID_VARIABLE[1] in values:
+        report.answers += 1  # a survey answer's attributes (casebase's export): its text is a paragraph now
+        return
+    refs = [refiqda.guid_of(r.attrs.get("targetGUID")) for r in case.find("SourceRef")]
+    selected = [spans[g] for g in (refiqda.guid_of(r.attrs.get("targetGUID")) for r in case.find("SelectionRef")) if g in spans]
+    source = next((sources[g] for g in refs + [s[0] for s in selected] if g in sources), None)
+    if source is None:
+        report.cases_skipped.append(f"{where}:{case.line}: case {name!r} refers to no imported text source; not imported")
+        return
+    recorded = re.fullmatch(r"(\d+)-(\d+)", values.get(refiqda.CASE_SPAN_VARIABLE[1], ""))
+    inside = [(s, e) for g, s, e in selected if g == source.guid]
+    if recorded and int(recorded.group(1)) < int(recorded.group(2)) <= len(source.text):
+        start, end = int(recorded.group(1)), int(recorded.group(2))
+    elif inside:
+        start, end = min(s for s, _ in inside), max(e for _, e in inside)
+    else:
+        start, end = 0, len(source.text)  # a case linked to its whole source (an interview, say)
+    if start >= end:
+        report.cases_skipped.append(f"{where}:{case.line}: case {name!r} covers no text; not imported")
+        return
+    recorded_id = values.get(refiqda.CASE_ID_VARIABLE[1], "")
+    key = recorded_id.removeprefix(f"{source.id}-") if recorded_id.startswith(f"{source.id}-") else name
+    entry = {"key": segment.slug(key), "title": name, "start": start, "end": end}
+    taken = {c["key"] for c in source.entry.get("cases", [])}
+    base, n = entry["key"], 2
+    while entry["key"] in taken:
+        entry["key"], n = f"{base}-{n}", n + 1
+    for label, value in values.items():
+        column = _CASE_BY_LABEL.get(label)
+        if column and value:
+            if column.type is int:
+                if re.fullmatch(r"\d{1,9}", value):
+                    entry[column.name] = int(value)
+            else:
+                entry[column.name] = value
+    for line in _text(_first(case, "Description")).splitlines():
+        label, _, value = line.partition(": ")
+        if label in _CASE_BY_LABEL and value.strip() and _CASE_BY_LABEL[label].name not in entry:
+            entry[_CASE_BY_LABEL[label].name] = value.strip()
+    source.entry.setdefault("cases", []).append(entry)
+    report.cases += 1
 
 
 def _corpus_sources(corpus: Path) -> tuple[dict[str, str], dict[str, str]]:

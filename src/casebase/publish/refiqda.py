@@ -87,7 +87,11 @@ SOURCE_VARIABLES = (
 CASE_ID_VARIABLE = ("id", "Case-id (casebase)", "Text", "Casens id i casebase")
 ANSWER_ID_VARIABLE = ("id", "Svar-id (casebase)", "Text", "Svarets uddrags-id i casebase")
 SOURCE_ID_VARIABLE = ("id", "Kilde-id (casebase)", "Text", "Kildens id i casebase")
-ID_VARIABLES = (CASE_ID_VARIABLE, ANSWER_ID_VARIABLE, SOURCE_ID_VARIABLE)
+# Where a case's text lies in its source, "start-end" in REFI-QDA positions: a case is
+# no selection of its own (a selection without a coding is an empty annotation in clients),
+# so 'import qdpx' reads its span from here.
+CASE_SPAN_VARIABLE = ("span", "Tekststed (casebase)", "Text", "Casens tekst i kilden: tegn start-slut")
+ID_VARIABLES = (CASE_ID_VARIABLE, ANSWER_ID_VARIABLE, SOURCE_ID_VARIABLE, CASE_SPAN_VARIABLE)
 # The User of an adjudicator's rulings: its id says so, so that 'import qdpx' files
 # them as rulings again (other tools show the name).
 ADJUDICATOR_USER_ID = "adjudicator:"
@@ -444,6 +448,7 @@ def _cases_element(root: ET.Element, project: _Project, attribute_variables: dic
             _variable_value(case_el, var_name, kind, case.get(column))
         span = project.case_spans.get(case["id"])
         if span:
+            _variable_value(case_el, CASE_SPAN_VARIABLE[1], "Text", f"{span['start']}-{span['end']}")
             refs(case_el, span["source_id"], span["start"], span["end"])
     for excerpt_id, attrs in project.answers.items():
         case_el = _el(cases_el, "Case", {"guid": guid("case", f"excerpt:{excerpt_id}"), "name": f"Besvarelse {excerpt_id}"})

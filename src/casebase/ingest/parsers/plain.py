@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from casebase.ingest.segment import Block
+from casebase.ingest.segment import Block, Case
 
 # A blank line: a line end, spaces or tabs only, another line end.
 _BLANK_LINE = re.compile(r"(?:\r\n|\r|\n)[^\S\r\n]*(?:\r\n|\r|\n)")
@@ -43,3 +43,18 @@ def parse(raw: str) -> tuple[list[Block], list]:
         heading = not _LINE_END.search(raw[start:end]) and len(text.split()) <= HEADING_WORDS and not text.endswith(_CLOSING)
         blocks.append(Block(kind="heading" if heading else "paragraph", text=text))
     return blocks, []
+
+
+def with_cases(raw: str, blocks: list[Block], listed: list[dict]) -> list[Case]:
+    """The cases sources.yaml lists for the text: each paragraph lying for more than
+    half inside a case's [start, end) belongs to it (the first such case)."""
+    cases = []
+    spans = paragraph_spans(raw)
+    for entry in listed:
+        fields = {k: v for k, v in entry.items() if k not in ("key", "title", "start", "end")}
+        cases.append(Case(key=entry["key"], title=entry["title"], **fields))
+        for block, (start, end) in zip(blocks, spans):
+            inside = min(end, entry["end"]) - max(start, entry["start"])
+            if block.case_key is None and inside * 2 > end - start:
+                block.case_key = entry["key"]
+    return cases
