@@ -370,6 +370,12 @@ def _read_case(case: refiqda._Node, sources: dict, spans: dict, variables: dict,
     refs = [refiqda.guid_of(r.attrs.get("targetGUID")) for r in case.find("SourceRef")]
     selected = [spans[g] for g in (refiqda.guid_of(r.attrs.get("targetGUID")) for r in case.find("SelectionRef")) if g in spans]
     source = next((sources[g] for g in refs + [s[0] for s in selected] if g in sources), None)
+    recorded_id = values.get(refiqda.CASE_ID_VARIABLE[1], "")
+    if source is None and recorded_id:
+        # A client that keeps a case's variables but not its links (QualCoder): casebase's
+        # case id still names its source.
+        owners = [s for s in sources.values() if recorded_id.startswith(f"{s.id}-")]
+        source = max(owners, key=lambda s: len(s.id), default=None)
     if source is None:
         report.cases_skipped.append(f"{where}:{case.line}: case {name!r} refers to no imported text source; not imported")
         return
@@ -384,7 +390,6 @@ def _read_case(case: refiqda._Node, sources: dict, spans: dict, variables: dict,
     if start >= end:
         report.cases_skipped.append(f"{where}:{case.line}: case {name!r} covers no text; not imported")
         return
-    recorded_id = values.get(refiqda.CASE_ID_VARIABLE[1], "")
     key = recorded_id.removeprefix(f"{source.id}-") if recorded_id.startswith(f"{source.id}-") else name
     entry = {"key": segment.slug(key), "title": name, "start": start, "end": end}
     taken = {c["key"] for c in source.entry.get("cases", [])}
