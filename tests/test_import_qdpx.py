@@ -117,6 +117,8 @@ G = {
     "pdf": "33333333-0000-0000-0000-000000000002",
     "var": "44444444-0000-0000-0000-000000000001",
     "municipality": "44444444-0000-0000-0000-000000000002",
+    "case_id": "44444444-0000-0000-0000-000000000003",
+    "case_span": "44444444-0000-0000-0000-000000000004",
 }
 
 
@@ -159,10 +161,16 @@ def other_tool_project(selections=None, text_member="sources/interview.txt"):
   <Variables>
     <Variable guid="{G['var']}" name="Udgiver" typeOfVariable="Text"/>
     <Variable guid="{G['municipality']}" name="Kommune" typeOfVariable="Text"/>
+    <Variable guid="{G['case_id']}" name="Case-id (casebase)" typeOfVariable="Text"/>
+    <Variable guid="{G['case_span']}" name="Tekststed (casebase)" typeOfVariable="Text"/>
   </Variables>
   <Cases>
     <Case guid="77777777-0000-0000-0000-000000000001" name="Gåturene">
       <SelectionRef targetGUID="55555555-0000-0000-0000-000000000001"/>
+    </Case>
+    <Case guid="77777777-0000-0000-0000-000000000003" name="Madkasserne">
+      <VariableValue><VariableRef targetGUID="{G['case_id']}"/><TextValue>interview-med-leder-mad</TextValue></VariableValue>
+      <VariableValue><VariableRef targetGUID="{G['case_span']}"/><TextValue>{TEXT.index("Madkasser")}-{len(TEXT)}</TextValue></VariableValue>
     </Case>
     <Case guid="77777777-0000-0000-0000-000000000002" name="Lederinterview">
       <VariableValue><VariableRef targetGUID="{G['municipality']}"/><TextValue>Aarhus</TextValue></VariableValue>
@@ -220,16 +228,18 @@ def test_a_project_from_another_tool(tmp_path):
     assert len(anna) == 2 and anna[1].startswith(f"{ids['Vi']},") and ",gaature,anna-jensen,2025-03-04T10:11:12+00:00," in anna[1]
     assert [line.split(",")[0] for line in bo[1:]] == [ids["Gåture"], ids["Vi"], ids["Madkasser"]]
     assert bo[3].split(",")[-4:-2] == ["bo", "2025-03-05T07:00:00+00:00"]  # UTC, as casebase writes times
-    # Its cases: one by the selection it refers to, one by its whole source, with its variable.
+    # Its cases: one by the selection it refers to, one by casebase's case id and span alone
+    # (a client that dropped the links), one by its whole source, with its variable.
     (source,) = [s for s in sources_mod.load_sources(corpus) if s.id == "interview-med-leder"]
     assert source.cases == [
         {"key": "gaturene", "title": "Gåturene", "start": span("Vi flyttede", "foråret.")[0], "end": span("Vi flyttede", "foråret.")[1]},
+        {"key": "mad", "title": "Madkasserne", "start": TEXT.index("Madkasser"), "end": len(TEXT)},
         {"key": "lederinterview", "title": "Lederinterview", "start": 0, "end": len(TEXT), "municipality": "Aarhus"},
     ]
     blocks = qdpx_import.plain.parse(TEXT)[0]
     cases = qdpx_import.plain.with_cases(TEXT, blocks, source.cases)
-    assert [c.title for c in cases] == ["Gåturene", "Lederinterview"]
-    assert [b.case_key for b in blocks] == ["lederinterview", "gaturene", "lederinterview", "lederinterview"]
+    assert [c.title for c in cases] == ["Gåturene", "Madkasserne", "Lederinterview"]
+    assert [b.case_key for b in blocks] == ["lederinterview", "gaturene", "lederinterview", "mad"]
     # The corpus checks clean: every imported decision lands on an excerpt.
     check = run("check", "--corpus", corpus, "--codebook", book_path)
     assert check.exit_code == 0, check.output
