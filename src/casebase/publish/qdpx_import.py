@@ -474,7 +474,7 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
     else:
         raise CasebaseError("the project has no codebook and there is no codebook.yaml to code with", file=path)
     report.codes = len(codes)
-    report.codebook_path = out
+    report.codebook_path = out if text is not None else codebook_path
 
     # Decisions: per source, the excerpts the plain parser will make, each
     # selection's codings on the excerpts it mostly covers.
@@ -485,7 +485,7 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
         blocks, _ = plain.parse(source.text)
         _, excerpts = segment.assemble(source.id, blocks)
         assert len(excerpts) == len(spans)
-        for line, start, end, codings in source.selections:
+        for _, start, end, codings in source.selections:
             covered = [
                 excerpt
                 for excerpt, (s, e) in zip(excerpts, spans)
@@ -505,14 +505,10 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
                     stamp = _timestamp(date)
                     if stamp and (held["time"] is None or stamp > held["time"]):
                         held["time"] = stamp
-    book = None
-    if text is not None:
-        book = _checked_codebook(text, path)
-    else:
-        book = existing
+    book = _checked_codebook(text, path) if text is not None else existing
+    order = {code_id: i for i, code_id in enumerate(book.codes)}
     decisions = []
     for (coder, ruling, excerpt_id), held in readings.items():
-        order = {code_id: i for i, code_id in enumerate(book.codes)}
         decisions.append(
             decision_files.Decision(
                 excerpt_id=excerpt_id,
