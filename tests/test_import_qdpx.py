@@ -330,10 +330,10 @@ def test_hostile_or_broken_project_is_one_line_and_writes_nothing(case, tmp_path
 
 
 def test_a_member_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(qdpx_import, "MAX_MEMBER_BYTES", 4000)
-    qdpx = write_qdpx(tmp_path / "big.qdpx", other_tool_project(), {"sources/interview.txt": ("Lang tekst. " * 400).encode()})
+    monkeypatch.setattr(qdpx_import, "MAX_MEMBER_BYTES", 6000)
+    qdpx = write_qdpx(tmp_path / "big.qdpx", other_tool_project(), {"sources/interview.txt": ("Lang tekst. " * 800).encode()})
     result = run("import", "qdpx", qdpx, "--corpus", tmp_path / "corpus", "--codebook", tmp_path / "codebook.yaml")
-    assert result.exit_code == 1 and "'sources/interview.txt' is 4,800 bytes unpacked" in result.stderr
+    assert result.exit_code == 1 and "'sources/interview.txt' is 9,600 bytes unpacked" in result.stderr
     assert listing(tmp_path) == ["big.qdpx"]
 
 
