@@ -107,3 +107,51 @@ def test_a_seventh_code_needs_nothing_else(tmp_path):
     path.write_text(CODEBOOK.read_text(encoding="utf-8") + extra, encoding="utf-8")
     book = codebook.load(path)
     assert book.ids[-1] == "phone_contact" and len(book.ids) == 7
+
+
+GROUPING = """
+  - id: new_ways
+    label_da: Nye arbejdsformer
+    label_en: New ways of working
+    definition: Samler koderne for arbejdsformer, der flyttede eller opstod under krisen.
+    codable: false
+"""
+
+
+def test_a_grouping_code_is_a_heading_never_coded(tmp_path):
+    path = tmp_path / "codebook.yaml"
+    text = CODEBOOK.read_text(encoding="utf-8").replace("codes:\n", "codes:" + GROUPING, 1)
+    path.write_text(text, encoding="utf-8")
+    book = codebook.load(path)
+    assert book.grouping() == ["new_ways"] and book.codes["digital_shift"].codable
+    # Under a grouping code, a code still brings its codable parents, never the grouping one.
+    path.write_text(text.replace("  - id: outdoor\n", "  - id: outdoor\n    parent: new_ways\n", 1), encoding="utf-8")
+    book = codebook.load(path)
+    assert book.codes["outdoor"].parent == "new_ways"
+    assert book.close(["walk_and_talk"]) == ["outdoor", "walk_and_talk"]
+    assert book.depth("walk_and_talk") == 2  # shown under its heading
+    # The key changes nothing for a codebook that does not use it.
+    assert codebook.load(CODEBOOK).version == codebook.load(copy_with(tmp_path, "codes:\n", "codes:\n")).version
+
+
+def test_a_grouping_code_takes_no_patterns_and_codable_is_a_yes_or_no(tmp_path):
+    path = tmp_path / "codebook.yaml"
+    path.write_text(CODEBOOK.read_text(encoding="utf-8") + GROUPING + "    patterns: [ny*]\n", encoding="utf-8")
+    with pytest.raises(CasebaseError, match="grouping code .* takes no 'patterns'") as error:
+        codebook.load(path)
+    assert error.value.line == line_of(path, "patterns: [ny*]")
+    path.write_text(CODEBOOK.read_text(encoding="utf-8") + GROUPING.replace("codable: false", "codable: nej"), encoding="utf-8")
+    with pytest.raises(CasebaseError, match="'codable' must be true or false, not 'nej'"):
+        codebook.load(path)
+
+
+def test_a_decision_cannot_code_a_grouping_code(tmp_path):
+    from casebase.coding import decision_files
+
+    path = tmp_path / "codebook.yaml"
+    path.write_text(CODEBOOK.read_text(encoding="utf-8") + GROUPING, encoding="utf-8")
+    book = codebook.load(path)
+    decision = decision_files.Decision("mm2020-x", "tekst", ["new_ways"], "anna", "", "")
+    with pytest.raises(CasebaseError, match="new_ways: a grouping code"):
+        decision_files.append(tmp_path / "coding", [decision], book)
+    assert not (tmp_path / "coding" / "anna.csv").exists()

@@ -324,6 +324,27 @@ async def test_a_changed_codebook_keeps_the_ticks_and_note_and_saves_after_the_r
     assert row.codebook_version == form_of(ready)["codebook_version"][0] != fields["codebook_version"][0]
 
 
+async def test_a_grouping_code_is_a_heading_without_a_box(site):
+    root, settings, datasette = site
+    cookies, _ = await login(datasette)
+    # The codebook gains a grouping code (codable: false) over outdoor, as a category from NVivo.
+    text = settings.codebook.read_text(encoding="utf-8").replace("  - id: outdoor\n", "  - id: outdoor\n    parent: new_ways\n", 1)
+    settings.codebook.write_text(
+        text.replace(
+            "codes:\n",
+            "codes:\n  - id: new_ways\n    label_da: Nye arbejdsformer\n    label_en: New ways\n"
+            "    definition: Samler arbejdsformerne.\n    codable: false\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    page = await open_page(datasette, cookies, f"/-/casebase/code/{WALKS}")
+    assert 'class="casebase-code-group"' in page and "<strong>Nye arbejdsformer</strong>" in page
+    assert 'value="new_ways"' not in page  # nothing to tick
+    boxes = dict(re.findall(r'name="codes" value="([^"]+)" data-parent="([^"]*)"', page))
+    assert boxes["outdoor"] == "" and boxes["walk_and_talk"] == "outdoor"  # ticking outdoor ticks no heading
+
+
 # --- the retrain banner ---------------------------------------------------------------------------
 
 

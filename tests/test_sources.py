@@ -160,3 +160,30 @@ def test_answers_xlsx(tmp_path, corpus_copy):
     workbook.save(path)
     with pytest.raises(CasebaseError, match="merged cells"):
         sources.read_answers(load(corpus_copy, "mm2020-svar"))
+
+
+PLAIN_CASES = """    parser: plain
+    cases:
+      - title: Gåture med de unge
+        start: 0
+        end: 120
+        municipality: Aarhus
+        page: 3
+"""
+
+
+def test_a_plain_source_lists_its_cases(corpus_copy):
+    path = edit_sources(corpus_copy, "    parser: markdown\n", PLAIN_CASES)
+    (source,) = [s for s in sources.load_sources(corpus_copy) if s.parser == "plain"]
+    assert source.cases == [{"key": "gature-med-de-unge", "title": "Gåture med de unge", "start": 0, "end": 120, "municipality": "Aarhus", "page": 3}]
+    for old, new, message in (
+        ("        end: 120\n", "        end: 0\n", "needs 'start' and 'end'"),
+        ("        page: 3\n", "        page: tre\n", "'page' must be a whole number"),
+        ("        page: 3\n", "        side: 3\n", "unknown key 'side' of a case"),
+        ("    parser: plain\n", "    parser: report\n", "for parser 'plain' only"),
+    ):
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+        with pytest.raises(CasebaseError, match=message) as error:
+            sources.load_sources(corpus_copy)
+        assert error.value.file == str(path) and error.value.line
+        path.write_text(path.read_text(encoding="utf-8").replace(new, old, 1), encoding="utf-8")

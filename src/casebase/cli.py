@@ -563,3 +563,52 @@ def import_qdc(file: Path, codebook: Path, output: Path | None, force: bool):
         click.echo(f"new codes: {', '.join(report.new)}")
     if report.removed:
         click.echo(f"no longer in the codebook: {', '.join(report.removed)}")
+
+
+@import_group.command(name="qdpx")
+@click.argument("file", type=FilePath())
+@corpus_option
+@codebook_option
+@click.option(
+    "--output",
+    "-o",
+    type=FilePath(),
+    help="Write the merged codebook here instead of into the --codebook file (which is then left alone).",
+)
+@click.option("--check", is_flag=True, help="Dry run: report what would be imported, write nothing.")
+def import_qdpx(file: Path, corpus: Path, codebook: Path, output: Path | None, check: bool):
+    """Bring a REFI-QDA project (.qdpx) from NVivo, ATLAS.ti, MAXQDA, QualCoder … into the corpus.
+
+    Text sources become corpus texts (kept exactly, parser 'plain') with
+    sources.yaml entries; the codebook merges into codebook.yaml (by GUID,
+    then by name); users become coders and their codings decisions in
+    corpus/coding/<coder>.csv, on the excerpts the selections mostly cover.
+    What cannot be placed or read (a PDF, a selection inside a paragraph) is
+    listed. Nothing is written when the file is broken or hostile.
+    """
+    from casebase.publish import qdpx_import
+
+    report = qdpx_import.import_qdpx(file, corpus, codebook, output, check=check)
+    verb = "Would import" if check else "Imported"
+    coders = ", ".join(f"{coder} {n}" for coder, n in sorted(report.coders.items())) or "none"
+    click.echo(f"{verb} {report.path}: {len(report.sources)} sources ({', '.join(report.sources)})")
+    click.echo(
+        f"codebook {report.codebook_path}: {report.codes} codes ({len(report.kept)} kept their id, {len(report.new)} new)"
+    )
+    click.echo(
+        f"{report.decisions} decisions from {report.codings} codings ({report.rulings} rulings); by coder: {coders}"
+    )
+    for line in report.skipped + report.grouping:
+        click.echo(f"skipped: {line}")
+    if report.machine:
+        click.echo(f"left out: {report.machine} codings by casebase's model and rules (suggestions, not a coder's reading)")
+    if report.cases:
+        click.echo(f"{report.cases} cases, each in its source's 'cases' in sources.yaml")
+    for line in report.cases_skipped:
+        click.echo(f"skipped: {line}")
+    if report.answers:
+        click.echo(f"not imported: the attributes of {report.answers} survey answers (each answer is a paragraph of its source now)")
+    if report.unplaced:
+        click.echo(f"{len(report.unplaced)} codings cover no excerpt mostly (more than half of it) and were not imported:")
+        for u in report.unplaced:
+            click.echo(f"  {u.source} [{u.start}, {u.end}) by {u.coder}: {u.text!r}")

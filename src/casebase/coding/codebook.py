@@ -31,6 +31,7 @@ CODE_KEYS = {
     "exclude_patterns",
     "constructed_examples",
     "replaces",
+    "codable",
 }
 CONSTRUCTED_KEYS = ("positive", "negative")
 REQUIRED_CODE_KEYS = ("id", "label_da", "label_en", "definition")
@@ -65,6 +66,9 @@ class Code:
     constructed_positive: list[str] = field(default_factory=list)
     constructed_negative: list[str] = field(default_factory=list)
     replaces: list[str] = field(default_factory=list)
+    # False for a grouping code (a category in NVivo, QualCoder …): a heading over
+    # its children, never coded, offered or trained, and not implied by a child.
+    codable: bool = True
     line: int = 0
 
 
@@ -104,13 +108,21 @@ class Codebook:
             for text in texts
         ]
 
+    def implied(self, code_id: str) -> list[str]:
+        """The ancestors a coding of the code brings along: the codable ones."""
+        return [a for a in self.ancestors(code_id) if self.codes[a].codable]
+
     def close(self, code_ids) -> list[str]:
-        """The codes with every ancestor added, in codebook order."""
+        """The codes with every codable ancestor added, in codebook order."""
         closed = set()
         for code_id in code_ids:
             closed.add(code_id)
-            closed.update(self.ancestors(code_id))
+            closed.update(self.implied(code_id))
         return [c for c in self.codes if c in closed]
+
+    def grouping(self) -> list[str]:
+        """The codes that only group others (``codable: false``)."""
+        return [c.id for c in self.codes.values() if not c.codable]
 
     def depth(self, code_id: str) -> int:
         return len(self.ancestors(code_id))
@@ -213,6 +225,17 @@ def _code_from_entry(entry, path: Path) -> Code:
                     file=path,
                     line=constructed[key].line_of(index) if hasattr(constructed[key], "line_of") else entry.line,
                 )
+    codable = entry.get("codable", True)
+    if not isinstance(codable, bool):
+        raise CasebaseError(f"'codable' must be true or false, not {codable!r}", file=path, line=entry.line_of("codable"))
+    if not codable:
+        for key in ("patterns", "exclude_patterns", "constructed_examples"):
+            if entry.get(key):
+                raise CasebaseError(
+                    f"code {entry['id']!r} is a grouping code (codable: false): it is never coded, so it takes no {key!r}",
+                    file=path,
+                    line=entry.line_of(key),
+                )
     both = set(positive) & set(negative)
     if both:
         raise CasebaseError(
@@ -233,6 +256,7 @@ def _code_from_entry(entry, path: Path) -> Code:
         constructed_positive=positive,
         constructed_negative=negative,
         replaces=_string_list(entry, "replaces", path),
+        codable=codable,
         line=entry.line,
     )
 
@@ -294,6 +318,8 @@ def _version(codes: dict[str, Code]) -> str:
         for key in ("exclude_patterns", "constructed_positive", "constructed_negative"):
             if not item[key]:
                 del item[key]
+        if item["codable"]:
+            del item["codable"]
         content.append(item)
     digest = hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8"))
     return digest.hexdigest()[:12]

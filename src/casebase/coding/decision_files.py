@@ -335,6 +335,11 @@ def append(coding_dir: Path, decisions: list[Decision], codebook: Codebook) -> l
     unknown = {c for d in decisions for c in d.codes if c not in codebook.codes}
     if unknown:
         raise CasebaseError(f"unknown code id(s): {', '.join(sorted(unknown))}", file=codebook.path)
+    grouping = sorted({c for d in decisions for c in d.codes if not codebook.codes[c].codable})
+    if grouping:
+        raise CasebaseError(
+            f"{', '.join(grouping)}: a grouping code (codable: false) is never coded; choose one of its codes", file=codebook.path
+        )
     by_coder: dict[tuple[str, bool], list[Decision]] = {}
     for decision in decisions:
         path = coder_file(coding_dir, decision.coder, decision.adjudication)
@@ -630,7 +635,8 @@ def resolve(
             if code_id not in known_then and today(code_id) is None:
                 raise CasebaseError(f"unknown code id {code_id!r}", file=decision.file, line=decision.line)
             mapped = today(code_id)
-            if mapped is None:
+            # A code made a grouping code since is no reading any more: as if deleted.
+            if mapped is None or not codebook.codes[mapped].codable:
                 deleted.append((decision, code_id))
             else:
                 codes.append(mapped)
@@ -702,6 +708,11 @@ def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook:
         unknown = [c for c in codes if c not in codebook.codes]
         if unknown:
             raise CasebaseError(f"unknown code id(s): {', '.join(unknown)}", file=path, line=line)
+        grouping = [c for c in codes if not codebook.codes[c].codable]
+        if grouping:
+            raise CasebaseError(
+                f"{', '.join(grouping)}: a grouping code (codable: false) is never coded; choose one of its codes", file=path, line=line
+            )
         note = row.get("note")
         if note is not None and not isinstance(note, str):
             raise CasebaseError("'note' must be a text", file=path, line=line)

@@ -135,7 +135,7 @@ def final_codings(
         # A child coded by the model or the rules brings its parent along, even
         # where the parent's own source said no: the hierarchy is never broken.
         for code in list(chosen):
-            for ancestor in codebook.ancestors(code):
+            for ancestor in codebook.implied(code):
                 chosen.setdefault(ancestor, dict(chosen[code]))
         for code in codebook.codes:
             if code in chosen:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from casebase.errors import CasebaseError
 from casebase.ingest import parsers, segment, sources
+from casebase.ingest.parsers import plain
 from casebase.store import fingerprint
 
 BATCH = 5000  # excerpts per batch: what the NLP, the model and the writes take at a time
@@ -36,6 +37,8 @@ def process_source(source: sources.Source) -> SourceResult:
     """Read, clean and segment one text source."""
     text, digest = sources.read_text(source)
     blocks, cases = parsers.parse(source.parser, text)
+    if source.cases:
+        cases = plain.with_cases(text, blocks, source.cases)
     cleaned, excerpts = segment.assemble(source.id, blocks)
     if not excerpts:
         raise CasebaseError("no text left after cleaning", file=source.path)

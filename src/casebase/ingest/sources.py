@@ -32,6 +32,7 @@ OPTIONAL_KEYS = (
     "attribute_columns",
     "delimiter",
     "sheet",
+    "cases",
 )
 SURVEY_PARSER = "answers"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -63,6 +64,9 @@ class Source:
     attribute_columns: list[str] = field(default_factory=list)
     delimiter: str = ","
     sheet: str | None = None
+    # For parser "plain": the cases in the text, each {"key", "title", "start", "end", and
+    # case columns}, start and end character offsets into the file's text (REFI-QDA positions).
+    cases: list[dict] = field(default_factory=list)
     line: int = 0  # where the entry starts in sources.yaml
 
 
@@ -130,6 +134,7 @@ def _source_from_entry(entry, corpus_dir: Path, path: Path) -> Source:
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
         fail("delimiter", f"delimiter {delimiter!r} must be one character, like ',' or ';' (tab: \"\\t\")")
     file_path = _source_path(corpus_dir, str(entry["file"]), entry["parser"] == SURVEY_PARSER, lambda m: fail("file", m))
+    cases = _cases(entry, path, fail)
     return Source(
         id=source_id,
         file=str(entry["file"]),
@@ -148,8 +153,55 @@ def _source_from_entry(entry, corpus_dir: Path, path: Path) -> Source:
         attribute_columns=list(entry.get("attribute_columns", [])),
         delimiter=delimiter,
         sheet=entry.get("sheet"),
+        cases=cases,
         line=entry.line,
     )
+
+
+CASE_KEYS = ("key", "title", "start", "end")
+
+
+def _cases(entry, path: Path, fail) -> list[dict]:
+    """The cases a ``plain`` source lists (where other parsers find their own)."""
+    from casebase.ingest.segment import CASE_COLUMNS, slug
+
+    value = entry.get("cases")
+    if value is None:
+        return []
+    if entry["parser"] != "plain":
+        fail("cases", "'cases' are listed for parser 'plain' only; the other parsers find a text's cases themselves")
+    if not isinstance(value, list):
+        fail("cases", "'cases' must be a list of cases (title, start, end)")
+    columns = {c.name: c for c in CASE_COLUMNS}
+    cases, keys = [], set()
+    for index, item in enumerate(value):
+        line = value.line_of(index) if isinstance(value, files.Sequence) else entry.line
+        if not isinstance(item, files.Mapping):
+            raise CasebaseError("a case must be a mapping (title, start, end)", file=path, line=line)
+        unknown = [k for k in item if k not in CASE_KEYS and k not in columns]
+        if unknown:
+            raise CasebaseError(
+                f"unknown key {unknown[0]!r} of a case (allowed: {', '.join(CASE_KEYS + tuple(columns))})", file=path, line=item.line_of(unknown[0])
+            )
+        title = item.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise CasebaseError("a case needs a 'title'", file=path, line=line)
+        start, end = item.get("start"), item.get("end")
+        if not (isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and 0 <= start < end):
+            raise CasebaseError(
+                f"case {title!r} needs 'start' and 'end', character offsets with 0 <= start < end", file=path, line=line
+            )
+        case = {"key": slug(str(item.get("key") or title)), "title": title.strip(), "start": start, "end": end}
+        if case["key"] in keys:
+            raise CasebaseError(f"two cases have the key {case['key']!r}; give one a 'key' of its own", file=path, line=line)
+        keys.add(case["key"])
+        for name, column in columns.items():
+            if item.get(name) not in (None, ""):
+                if not isinstance(item[name], column.type) or isinstance(item[name], bool):
+                    raise CasebaseError(f"case {title!r}: {name!r} must be {'a whole number' if column.type is int else 'a text'}", file=path, line=item.line_of(name))
+                case[name] = item[name]
+        cases.append(case)
+    return cases
 
 
 def _source_path(corpus_dir: Path, file: str, streamed: bool, fail) -> Path:

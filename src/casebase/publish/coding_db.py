@@ -46,7 +46,7 @@ def build_info(conn: sqlite3.Connection) -> dict[str, str]:
 
 def codes(conn: sqlite3.Connection) -> list[dict]:
     """The codebook as the database holds it, parents before children."""
-    return _rows(conn, "select id, label_da, label_en, parent_id, definition, colour, depth from codes order by position")
+    return _rows(conn, "select id, label_da, label_en, parent_id, definition, colour, depth, codable from codes order by position")
 
 
 def codebook_codes(codebook: Codebook) -> list[dict]:
@@ -58,6 +58,7 @@ def codebook_codes(codebook: Codebook) -> list[dict]:
             "label_da": code.label_da,
             "label_en": code.label_en,
             "parent_id": code.parent,
+            "codable": int(code.codable),
             "definition": code.definition,
             "colour": code.colour,
             "depth": codebook.depth(code.id),

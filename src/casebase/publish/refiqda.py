@@ -35,7 +35,7 @@ import unicodedata
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from xml.etree import ElementTree as ET
 from xml.sax import SAXParseException
@@ -82,7 +82,22 @@ SOURCE_VARIABLES = (
     ("year", "År", "Integer", "Udgivelsesår"),
     ("kind", "Type", "Text", "Kildens art (rapport, pressemeddelelse, survey …)"),
 )
-ID_VARIABLE = ("id", "casebase-id", "Text", "Id'et i casebase (cases, sources eller excerpts)")
+# Each kind of thing its own id variable: QualCoder (and others) file a variable under
+# cases or under sources by where it is first used, so one name for both loses one side.
+CASE_ID_VARIABLE = ("id", "Case-id (casebase)", "Text", "Casens id i casebase")
+ANSWER_ID_VARIABLE = ("id", "Svar-id (casebase)", "Text", "Svarets uddrags-id i casebase")
+SOURCE_ID_VARIABLE = ("id", "Kilde-id (casebase)", "Text", "Kildens id i casebase")
+# Where a case's text lies in its source, "start-end" in REFI-QDA positions: a case is
+# no selection of its own (a selection without a coding is an empty annotation in clients),
+# so 'import qdpx' reads its span from here.
+CASE_SPAN_VARIABLE = ("span", "Tekststed (casebase)", "Text", "Casens tekst i kilden: tegn start-slut")
+ID_VARIABLES = (CASE_ID_VARIABLE, ANSWER_ID_VARIABLE, SOURCE_ID_VARIABLE, CASE_SPAN_VARIABLE)
+# The User of an adjudicator's rulings: its id says so, so that 'import qdpx' files
+# them as rulings again (other tools show the name).
+ADJUDICATOR_USER_ID = "adjudicator:"
+# The Users of the model's and the rules' codings: 'import qdpx' leaves their codings
+# out, since they are suggestions, not a coder's reading.
+MACHINE_USER_IDS = ("casebase-model:", "casebase-rules")
 
 
 def guid(kind: str, key: str) -> str:
@@ -166,7 +181,7 @@ def _codes_into(parent: ET.Element, codes: list[Code]) -> None:
         element = _el(
             into,
             "Code",
-            {"guid": code_guid(code.id), "name": code.label_da, "isCodable": "true", "color": code.colour},
+            {"guid": code_guid(code.id), "name": code.label_da, "isCodable": "true" if code.codable else "false", "color": code.colour},
         )
         _el(element, "Description", text=code_description(code))
         for child in children.get(code.id, []):
@@ -220,42 +235,59 @@ def codes_from_db(db) -> list[Code]:
             include=_lines(row["include"]),
             exclude=_lines(row["exclude"]),
             colour=row["colour"] or codebook_mod.DEFAULT_COLOUR,
+            codable=bool(row.get("codable", 1)),
         )
         for row in db.query("select * from codes order by position")
     ]
 
 
-_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
-
-
-def _datetime(value: str | None) -> str | None:
-    """An xsd:dateTime, or None for a timestamp that is not one."""
-    if not value or not _DATETIME.match(value):
+def utc(value: str | None) -> str | None:
+    """An ISO timestamp as UTC ending in Z (2026-11-25T09:04:46Z), as REFI-QDA
+    clients expect: QualCoder strips "T" and "Z" and keeps any offset as text.
+    A time without an offset is UTC; None for what is no timestamp."""
+    if not value:
         return None
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _user_of(row: dict) -> tuple[str, str, str]:
-    """(key, name, id) of the User a coding is exported under."""
-    if row["origin"] == "human":
-        return f"coder:{row['coder']}", row["coder"] or "ukendt koder", row["coder"] or ""
+@dataclass
+class _User:
+    key: str
+    name: str
+    id: str
+
+
+def _human_user(coder: str, adjudication: bool) -> _User:
+    if adjudication:
+        return _User(f"adjudicator:{coder}", f"{coder} (afgørelse)", ADJUDICATOR_USER_ID + coder)
+    return _User(f"coder:{coder}", coder, coder)
+
+
+def _machine_user(row: dict) -> _User:
     if row["origin"] == "model":
         run = row["model_run"] or "model"
-        return f"model:{run}", f"model {run}", run
-    return "rules", "rules", "rules"
+        return _User(f"model:{run}", f"model {run}", MACHINE_USER_IDS[0] + run)
+    return _User("rules", "rules", MACHINE_USER_IDS[1])
 
 
 @dataclass
 class _Selection:
+    """One user's codings of one excerpt: the user and the date are on the
+    selection as well as on each coding, since clients read them there."""
+
     guid: str
     name: str
     start: int
     end: int
-    codings: list[dict] = field(default_factory=list)
+    user: str  # the User's GUID
+    created: str | None
+    codes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -268,8 +300,11 @@ class _Project:
     sources: list[dict]
     cases: list[dict]
     answers: dict[str, dict[str, str]]  # survey answer's excerpt id -> its attributes
-    users: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (name, id)
-    selections: dict[str, dict[str, _Selection]] = field(default_factory=dict)  # source id -> guid -> selection
+    users: dict[str, _User] = field(default_factory=dict)
+    selections: dict[str, list[_Selection]] = field(default_factory=dict)  # source id -> selections
+    # Where each case and each survey answer lies: {"source_id", "start", "end"}.
+    case_spans: dict[str, dict] = field(default_factory=dict)
+    answer_spans: dict[str, dict] = field(default_factory=dict)
     coding_counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -287,55 +322,65 @@ def read_project(db, origins=DEFAULT_ORIGINS) -> _Project:
         cases=list(db.query("select * from cases order by rowid")),
         answers={},
     )
-    project.selections = {source["id"]: {} for source in project.sources}
+    project.selections = {source["id"]: [] for source in project.sources}
+    built = utc(project.info.get("built_at"))
 
-    def excerpt_selection(excerpt_id: str) -> _Selection:
+    def add(excerpt_id: str, user: _User, created: str | None, code_ids: list[str], origin: str) -> None:
         excerpt = excerpts[excerpt_id]
-        by_guid = project.selections[excerpt["source_id"]]
-        key = guid("selection", excerpt_id)
-        if key not in by_guid:
-            by_guid[key] = _Selection(key, excerpt_id, excerpt["char_start"], excerpt["char_end"])
-        return by_guid[key]
+        project.users.setdefault(user.key, user)
+        selection = _Selection(
+            guid("selection", f"{excerpt_id}|{user.key}"),
+            excerpt_id,
+            excerpt["char_start"],
+            excerpt["char_end"],
+            guid("user", user.key),
+            created or built,
+        )
+        selection.codes = sorted(code_ids, key=position.__getitem__)
+        project.selections[excerpt["source_id"]].append(selection)
+        project.coding_counts[origin] = project.coding_counts.get(origin, 0) + len(code_ids)
 
-    # When a human coding was made: the coder's decision that counts (the last one written).
-    decided = {
-        (row["coder"], row["excerpt_id"]): row["timestamp"]
+    if "human" in origins and db["decisions"].exists():
+        # Every coder's reading that counts (the last one written per coder and
+        # excerpt), and every adjudicator's: double coding stays double, so another
+        # tool can compare the coders. A "none of the codes" reading has no coding
+        # to carry: REFI-QDA has no negative coding.
         for row in db.query(
-            "select coder, excerpt_id, timestamp from decisions where rowid in"
-            " (select max(rowid) from decisions where excerpt_id is not null group by coder, excerpt_id)"
-        )
-    }
-    codings = list(db.query(f"select * from codings where origin in {database.ORIGIN_LIST}", [json.dumps(list(origins))]))
-    codings.sort(key=lambda r: (excerpts[r["excerpt_id"]]["seq"], position[r["code_id"]]))
-    for row in codings:
-        user_key, user_name, user_id = _user_of(row)
-        project.users.setdefault(user_key, (user_name, user_id))
-        human = row["origin"] == "human"
-        excerpt_selection(row["excerpt_id"]).codings.append(
-            {
-                "guid": guid("coding", f"{row['excerpt_id']}:{row['code_id']}"),
-                "creatingUser": guid("user", user_key),
-                "creationDateTime": _datetime(decided.get((row["coder"], row["excerpt_id"]))) if human else None,
-                "code": code_guid(row["code_id"]),
-            }
-        )
-        project.coding_counts[row["origin"]] = project.coding_counts.get(row["origin"], 0) + 1
-
-    # A case of the cases table is the span of its excerpts (they are contiguous);
-    # a survey answer with attributes is a case of its own, as QDA tools treat respondents.
-    titles = {case["id"]: case["title"] or case["id"] for case in project.cases}
-    for row in db.query(
-        "select case_id, source_id, min(char_start) start, max(char_end) end from excerpts"
-        " where case_id is not null group by case_id"
-    ):
-        key = guid("case-selection", row["case_id"])
-        title = titles.get(row["case_id"], row["case_id"])
-        project.selections[row["source_id"]][key] = _Selection(key, f"Case: {title}", row["start"], row["end"])
+            "select coder, excerpt_id, codes, timestamp, adjudication from decisions where rowid in"
+            " (select max(rowid) from decisions where excerpt_id is not null group by coder, excerpt_id, adjudication)"
+            " order by coder, adjudication"
+        ):
+            code_ids = [c for c in (row["codes"] or "").split() if c in position]
+            if code_ids and row["excerpt_id"] in excerpts:
+                user = _human_user(row["coder"], bool(row["adjudication"]))
+                add(row["excerpt_id"], user, utc(row["timestamp"]), code_ids, "human")
+    machine = [o for o in origins if o != "human"]
+    if machine:
+        runs = {row["id"]: utc(row["created"]) for row in db.query("select id, created from model_runs")} if db["model_runs"].exists() else {}
+        runs = {MACHINE_USER_IDS[0] + run: created for run, created in runs.items()}
+        grouped: dict[tuple[str, str], tuple[_User, str, list[str]]] = {}
+        for row in db.query(f"select * from codings where origin in {database.ORIGIN_LIST}", [json.dumps(machine)]):
+            user = _machine_user(row)
+            held = grouped.setdefault((row["excerpt_id"], user.key), (user, row["origin"], []))
+            held[2].append(row["code_id"])
+        for (excerpt_id, _), (user, origin, code_ids) in grouped.items():
+            add(excerpt_id, user, runs.get(user.id) if origin == "model" else None, code_ids, origin)
+    for selections in project.selections.values():
+        selections.sort(key=lambda s: (s.start, -s.end, s.user, s.guid))
     for row in db.query("select entity_id, name, value from attributes where entity = 'excerpt' order by rowid"):
         if row["entity_id"] in excerpts and row["value"] not in (None, ""):
             project.answers.setdefault(row["entity_id"], {})[row["name"]] = row["value"]
     for excerpt_id in project.answers:
-        excerpt_selection(excerpt_id)
+        excerpt = excerpts[excerpt_id]
+        project.answer_spans[excerpt_id] = {"source_id": excerpt["source_id"], "start": excerpt["char_start"], "end": excerpt["char_end"]}
+    # A case of the cases table is the span of its excerpts (they are contiguous).
+    project.case_spans = {
+        row["case_id"]: row
+        for row in db.query(
+            "select case_id, source_id, min(char_start) start, max(char_end) end from excerpts"
+            " where case_id is not null group by case_id, source_id"
+        )
+    }
     return project
 
 
@@ -352,26 +397,26 @@ def _variable_value(parent: ET.Element, var_name: str, kind: str, value) -> None
     _el(holder, "IntegerValue" if kind == "Integer" else "TextValue", text=str(value))
 
 
-def _users_element(root: ET.Element, users: dict[str, tuple[str, str]]) -> None:
+def _users_element(root: ET.Element, users: dict[str, _User]) -> None:
     if not users:
         return
     users_el = _el(root, "Users")
-    order = {"coder": 0, "model": 1, "rules": 2}
+    order = {"coder": 0, "adjudicator": 1, "model": 2, "rules": 3}
     for key in sorted(users, key=lambda k: (order[k.split(":")[0]], k)):
-        user_name, user_id = users[key]
-        _el(users_el, "User", {"guid": guid("user", key), "name": user_name, "id": user_id})
+        user = users[key]
+        _el(users_el, "User", {"guid": guid("user", key), "name": user.name, "id": user.id})
 
 
 def _attribute_variables(answers: dict[str, dict[str, str]]) -> dict[str, str]:
     """Survey attribute -> the name of its variable (kept apart from the built-in names)."""
-    builtin = {v[1] for v in (ID_VARIABLE, *CASE_VARIABLES, *SOURCE_VARIABLES)}
+    builtin = {v[1] for v in (*ID_VARIABLES, *CASE_VARIABLES, *SOURCE_VARIABLES)}
     names = sorted({name for attrs in answers.values() for name in attrs})
     return {name: (name if name not in builtin else f"{name} (svar)") for name in names}
 
 
 def _variables_element(root: ET.Element, attribute_variables: dict[str, str]) -> None:
     variables_el = _el(root, "Variables")
-    for _, var_name, kind, description in (ID_VARIABLE, *CASE_VARIABLES, *SOURCE_VARIABLES):
+    for _, var_name, kind, description in (*ID_VARIABLES, *CASE_VARIABLES, *SOURCE_VARIABLES):
         variable = _el(variables_el, "Variable", {"guid": guid("variable", var_name), "name": var_name, "typeOfVariable": kind})
         _el(variable, "Description", text=description)
     for attr, var_name in attribute_variables.items():
@@ -380,26 +425,38 @@ def _variables_element(root: ET.Element, attribute_variables: dict[str, str]) ->
 
 
 def _cases_element(root: ET.Element, project: _Project, attribute_variables: dict[str, str]) -> int:
+    """Cases with their variables, linked to their source (SourceRef) and to the
+    coded selections inside them (SelectionRef). A case's span is no selection
+    of its own: a selection without a coding is an empty annotation in clients."""
     if not project.cases and not project.answers:
         return 0
-    spans = {key for by_guid in project.selections.values() for key in by_guid}
     cases_el = _el(root, "Cases")
+
+    def refs(case_el: ET.Element, source_id: str, start: int, end: int) -> None:
+        _el(case_el, "SourceRef", {"targetGUID": guid("source", source_id)})
+        for selection in project.selections.get(source_id, []):
+            if start <= selection.start and selection.end <= end:
+                _el(case_el, "SelectionRef", {"targetGUID": selection.guid})
+
     for case in project.cases:
         case_el = _el(cases_el, "Case", {"guid": guid("case", case["id"]), "name": case["title"] or case["id"]})
         description = "\n".join(f"{label}: {case[col]}" for col, label in CASE_FIELDS_IN_DESCRIPTION if case.get(col))
         if description:
             _el(case_el, "Description", text=description)
-        _variable_value(case_el, ID_VARIABLE[1], "Text", case["id"])
+        _variable_value(case_el, CASE_ID_VARIABLE[1], "Text", case["id"])
         for column, var_name, kind, _ in CASE_VARIABLES:
             _variable_value(case_el, var_name, kind, case.get(column))
-        if guid("case-selection", case["id"]) in spans:
-            _el(case_el, "SelectionRef", {"targetGUID": guid("case-selection", case["id"])})
+        span = project.case_spans.get(case["id"])
+        if span:
+            _variable_value(case_el, CASE_SPAN_VARIABLE[1], "Text", f"{span['start']}-{span['end']}")
+            refs(case_el, span["source_id"], span["start"], span["end"])
     for excerpt_id, attrs in project.answers.items():
         case_el = _el(cases_el, "Case", {"guid": guid("case", f"excerpt:{excerpt_id}"), "name": f"Besvarelse {excerpt_id}"})
-        _variable_value(case_el, ID_VARIABLE[1], "Text", excerpt_id)
+        _variable_value(case_el, ANSWER_ID_VARIABLE[1], "Text", excerpt_id)
         for attr, value in attrs.items():
             _variable_value(case_el, attribute_variables[attr], "Text", value)
-        _el(case_el, "SelectionRef", {"targetGUID": guid("selection", excerpt_id)})
+        span = project.answer_spans[excerpt_id]
+        refs(case_el, span["source_id"], span["start"], span["end"])
     return len(project.cases) + len(project.answers)
 
 
@@ -432,26 +489,29 @@ def _sources_element(root: ET.Element, project: _Project) -> tuple[dict[str, byt
         )
         if description:
             _el(source_el, "Description", text=description)
-        for selection in sorted(project.selections[source["id"]].values(), key=lambda s: (s.start, -s.end, s.name)):
+        for selection in project.selections[source["id"]]:
             if not 0 <= selection.start <= selection.end <= len(text):
                 raise CasebaseError(
                     f"selection {selection.name!r} [{selection.start}, {selection.end}) lies outside the text"
                     f" of source {source['id']!r}; rebuild the database"
                 )
+            who = {"creatingUser": selection.user, "creationDateTime": selection.created}
             selection_el = _el(
                 source_el,
                 "PlainTextSelection",
-                {"guid": selection.guid, "name": selection.name, "startPosition": str(selection.start), "endPosition": str(selection.end)},
+                {
+                    "guid": selection.guid,
+                    "name": selection.name,
+                    "startPosition": str(selection.start),
+                    "endPosition": str(selection.end),
+                    **who,
+                },
             )
-            for coding in selection.codings:
-                coding_el = _el(
-                    selection_el,
-                    "Coding",
-                    {"guid": coding["guid"], "creatingUser": coding["creatingUser"], "creationDateTime": coding["creationDateTime"]},
-                )
-                _el(coding_el, "CodeRef", {"targetGUID": coding["code"]})
+            for code_id in selection.codes:
+                coding_el = _el(selection_el, "Coding", {"guid": guid("coding", f"{selection.guid}|{code_id}"), **who})
+                _el(coding_el, "CodeRef", {"targetGUID": code_guid(code_id)})
             count += 1
-        _variable_value(source_el, ID_VARIABLE[1], "Text", source["id"])
+        _variable_value(source_el, SOURCE_ID_VARIABLE[1], "Text", source["id"])
         for column, var_name, kind, _ in SOURCE_VARIABLES:
             _variable_value(source_el, var_name, kind, source.get(column))
     return files, count
@@ -555,7 +615,11 @@ def _parse_xml(path: Path) -> _Node:
     """The document as a tree of nodes that know their line; any problem is a
     CasebaseError naming the file and, where the parser says, the line."""
     path = Path(path)
-    data = read_bytes(path)
+    return parse_xml_bytes(read_bytes(path), path)
+
+
+def parse_xml_bytes(data: bytes, where) -> _Node:
+    """``data`` as a tree of nodes; errors name ``where`` (a file, or a member of one)."""
     parser = create_parser()  # defusedxml's: forbids entity declarations and external references
     parser.setFeature(feature_namespaces, True)
     builder = _TreeBuilder()
@@ -567,17 +631,17 @@ def _parse_xml(path: Path) -> _Node:
         if problem.startswith("not well-formed (") and problem.endswith(")"):
             problem = problem[len("not well-formed (") : -1]
         raise CasebaseError(
-            f"not well-formed XML ({problem}, column {exc.getColumnNumber() + 1})", file=path, line=exc.getLineNumber()
+            f"not well-formed XML ({problem}, column {exc.getColumnNumber() + 1})", file=where, line=exc.getLineNumber()
         ) from None
     except EntitiesForbidden:
         raise CasebaseError(
-            "the file declares XML entities, which casebase does not read", file=path, line=parser.getLineNumber()
+            "the file declares XML entities, which casebase does not read", file=where, line=parser.getLineNumber()
         ) from None
     except DefusedXmlException:
         # An external DTD or entity: casebase reads nothing from outside the file.
         raise CasebaseError(
             "the file refers to an external DTD or entity, which casebase does not read",
-            file=path,
+            file=where,
             line=parser.getLineNumber(),
         ) from None
     return builder.roots[0]
@@ -591,6 +655,7 @@ class QdcCode:
     description: str | None  # None: the file has no Description for the code
     parent_guid: str | None
     line: int
+    codable: bool = True  # isCodable="false": a category that groups codes
 
 
 def read_qdc(path: Path) -> list[QdcCode]:
@@ -604,41 +669,53 @@ def read_qdc(path: Path) -> list[QdcCode]:
             file=path,
             line=root.line,
         )
-    containers = root.find("Codes")
+    return codes_of(root, path)
+
+
+def codes_of(codebook: _Node, where) -> list[QdcCode]:
+    """The codes under a <CodeBook> element (of a .qdc or a project), parents first."""
+    containers = codebook.find("Codes")
     if not containers or not containers[0].find("Code"):
-        raise CasebaseError("the codebook has no codes (<Codes> with <Code> elements)", file=path, line=root.line)
+        raise CasebaseError("the codebook has no codes (<Codes> with <Code> elements)", file=where, line=codebook.line)
     codes: list[QdcCode] = []
     seen: dict[str, int] = {}
 
     def visit(node: _Node, parent: str | None) -> None:
         name = " ".join(node.attrs.get("name", "").split())
         if not name:
-            raise CasebaseError("a <Code> has no name", file=path, line=node.line)
+            raise CasebaseError("a <Code> has no name", file=where, line=node.line)
         match = _GUID.match(node.attrs.get("guid", "").strip())
         if not match:
-            raise CasebaseError(f"code {name!r} has no valid guid", file=path, line=node.line)
+            raise CasebaseError(f"code {name!r} has no valid guid", file=where, line=node.line)
         code_guid_ = match.group(1).lower()
         if code_guid_ in seen:
             raise CasebaseError(
-                f"duplicate GUID {code_guid_} (code {name!r}; first at line {seen[code_guid_]})", file=path, line=node.line
+                f"duplicate GUID {code_guid_} (code {name!r}; first at line {seen[code_guid_]})", file=where, line=node.line
             )
         seen[code_guid_] = node.line
         colour = node.attrs.get("color", "").strip() or None
         if colour is not None:
             if not _RGB.match(colour):
-                raise CasebaseError(f"code {name!r} has colour {colour!r}, not like '#1f77b4'", file=path, line=node.line)
+                raise CasebaseError(f"code {name!r} has colour {colour!r}, not like '#1f77b4'", file=where, line=node.line)
             if len(colour) == 4:
                 colour = "#" + "".join(c * 2 for c in colour[1:])
             colour = colour.lower()
         descriptions = node.find("Description")
         description = "".join(descriptions[0].text) if descriptions else None
-        codes.append(QdcCode(code_guid_, name, colour, description, parent, node.line))
+        codable = node.attrs.get("isCodable", "true").strip().lower() not in ("false", "0")
+        codes.append(QdcCode(code_guid_, name, colour, description, parent, node.line, codable))
         for child in node.find("Code"):
             visit(child, code_guid_)
 
     for node in containers[0].find("Code"):
         visit(node, None)
     return codes
+
+
+def guid_of(value: str | None) -> str | None:
+    """A GUID as casebase compares them (lower case, no braces), or None."""
+    match = _GUID.match((value or "").strip())
+    return match.group(1).lower() if match else None
 
 
 # ---------------------------------------------------------------- QDC -> codebook.yaml
@@ -700,6 +777,8 @@ def _entry(code: Code) -> dict:
         entry["constructed_examples"] = {key: list(texts) for key, texts in constructed.items() if texts}
     if code.replaces:
         entry["replaces"] = list(code.replaces)
+    if not code.codable:
+        entry["codable"] = False
     return entry
 
 
@@ -796,6 +875,7 @@ def codes_from_qdc(qdc_codes: list[QdcCode], existing: Codebook | None, source: 
                 constructed_positive=list(before.constructed_positive) if before else [],
                 constructed_negative=list(before.constructed_negative) if before else [],
                 replaces=list(before.replaces) if before else [],
+                codable=q.codable,
             )
         )
     report.removed = [code_id for code_id in old if code_id not in taken]

@@ -113,6 +113,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
             "depth": int,
             "position": int,
             "codebook_version": str,
+            "codable": int,  # 0: a grouping code (a heading over its children), never coded
         },
         pk="id",
         foreign_keys=[("parent_id", "codes", "id")],
@@ -528,6 +529,7 @@ def write_codebook(db: sqlite_utils.Database, codebook) -> None:
                 "depth": codebook.depth(code.id),
                 "position": position,
                 "codebook_version": codebook.version,
+                "codable": int(code.codable),
             }
             for position, code in enumerate(codebook.codes.values())
         )

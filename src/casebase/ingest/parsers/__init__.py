@@ -10,7 +10,7 @@ import importlib
 
 from casebase.ingest.segment import Block, Case
 
-PARSERS = ("report", "markdown", "vive")
+PARSERS = ("report", "markdown", "vive", "plain")
 
 
 def parse(parser: str, raw: str) -> tuple[list[Block], list[Case]]:

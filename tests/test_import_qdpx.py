@@ -1,0 +1,351 @@
+"""`casebase import qdpx`: a REFI-QDA project into the corpus. The round trip of
+casebase's own export through an empty corpus and a build, a project as another
+tool writes it, and hostile or broken files: one line each, nothing written."""
+
+import io
+import shutil
+import zipfile
+
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+
+from casebase.cli import cli
+from casebase.coding import codebook
+from casebase.ingest import segment
+from casebase.ingest import sources as sources_mod
+from casebase.pipeline import build
+from casebase.publish import qdpx_import
+from conftest import CORPUS
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# ---------------------------------------------------------------- the round trip
+
+
+def readings(db):
+    """Every coder's reading that counts, by what a person sees: the coder, whether
+    it is a ruling, the source and text of the excerpt, the codes' labels, when."""
+    labels = {r["id"]: r["label_da"] for r in db.query("select id, label_da from codes")}
+    excerpts = {r["id"]: (r["source_id"], r["text"]) for r in db.query("select id, source_id, text from excerpts")}
+    return {
+        (r["coder"], r["adjudication"], excerpts[r["excerpt_id"]], frozenset(labels[c] for c in r["codes"].split()), r["timestamp"])
+        for r in db.query(
+            "select * from decisions where rowid in"
+            " (select max(rowid) from decisions where excerpt_id is not null group by coder, excerpt_id, adjudication)"
+        )
+        if r["codes"]
+    }
+
+
+def test_round_trip_through_an_empty_corpus(built_db, tmp_path):
+    exported = tmp_path / "casebase.qdpx"
+    assert run("export", "qdpx", exported, "--db", built_db, "--origin", "human,model,rule").exit_code == 0
+    corpus, book_path = tmp_path / "ny" / "corpus", tmp_path / "ny" / "codebook.yaml"
+
+    dry = run("import", "qdpx", exported, "--corpus", corpus, "--codebook", book_path, "--check")
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.startswith("Would import") and not (tmp_path / "ny").exists()
+
+    result = run("import", "qdpx", exported, "--corpus", corpus, "--codebook", book_path)
+    assert result.exit_code == 0, result.output
+    assert "left out: 10 codings by casebase's model" in result.output or "left out:" not in result.output
+    db_path = tmp_path / "ny" / "db" / "casebase.db"
+    build(corpus, db_path, book_path)
+    before, after = sqlite_utils.Database(built_db), sqlite_utils.Database(db_path)
+
+    # The same texts, character for character, under the same ids and titles.
+    def texts(db):
+        return {r["source_id"]: r["text"] for r in db.query("select source_id, text from source_texts")}
+
+    assert texts(after) == texts(before)
+    fields = "id, title, publisher, year, kind, licence, url"
+    # A survey's answers come back as the paragraphs of a text source (REFI-QDA has no survey).
+    expected = [{**row, "kind": "report" if row["kind"] == "survey" else row["kind"]} for row in before.query(f"select {fields} from sources")]
+    assert list(after.query(f"select {fields} from sources")) == expected
+    # The same excerpts (the plain parser cuts the exported text where casebase did).
+    assert after["excerpts"].count == before["excerpts"].count
+    # The same codes: names, hierarchy, colours, definitions and criteria.
+    def codes(db):
+        rows = list(db.query("select c.label_da, p.label_da parent, c.colour, c.definition, c.include, c.exclude"
+                             " from codes c left join codes p on p.id = c.parent_id order by c.position"))
+        return rows
+
+    assert codes(after) == codes(before)
+    # The same cases, each with its columns and its excerpts.
+    columns = "id, source_id, title, organisation, municipality, area, target_group, purpose, intervention, learning, source_theme, page"
+    assert list(after.query(f"select {columns} from cases order by id")) == list(before.query(f"select {columns} from cases order by id"))
+    members = "select case_id, text from excerpts where case_id is not null order by case_id, seq"
+    assert list(after.query(members)) == list(before.query(members))
+    assert after["cases"].count == 77
+    # The same human readings of every coder (with its codes), rulings as rulings, at the same time.
+    human = readings(before)
+    assert readings(after) == human and len(human) > 250
+    assert any(ruling for _, ruling, *_ in human)
+    # and the model's and the rules' codings did not become anyone's decisions
+    coders = {r["coder"] for r in after.query("select distinct coder from decisions")}
+    assert coders == {r["coder"] for r in before.query("select distinct coder from decisions where codes != ''")}
+
+
+# ---------------------------------------------------------------- another tool's project
+
+TEXT = (
+    "Gåture i naturen\n"
+    "\n"
+    "Vi flyttede samtalerne ud i naturen og gik\nmed de unge, en og en, hver uge hele foråret.\n"
+    "\n\n"
+    "Et langt afsnit om meget andet: økonomi, ledelse og samarbejde med kommunen. Det blev også nævnt, at "
+    "en enkelt medarbejder prøvede videosamtaler, men det var en lille del af det hele, og resten af afsnittet "
+    "handler om noget helt andet end digitale tilbud.\n"
+    "\n"
+    "Madkasser blev bragt ud til de ældre.\n"
+)
+G = {
+    "anna": "11111111-0000-0000-0000-000000000001",
+    "bo": "11111111-0000-0000-0000-000000000002",
+    "theme": "22222222-0000-0000-0000-000000000001",
+    "walk": "22222222-0000-0000-0000-000000000002",
+    "digital": "22222222-0000-0000-0000-000000000003",
+    "source": "33333333-0000-0000-0000-000000000001",
+    "pdf": "33333333-0000-0000-0000-000000000002",
+    "var": "44444444-0000-0000-0000-000000000001",
+    "municipality": "44444444-0000-0000-0000-000000000002",
+    "case_id": "44444444-0000-0000-0000-000000000003",
+    "case_span": "44444444-0000-0000-0000-000000000004",
+}
+
+
+def span(fragment, end_fragment=None):
+    start = TEXT.index(fragment)
+    end = TEXT.index(end_fragment) + len(end_fragment) if end_fragment else start + len(fragment)
+    return start, end
+
+
+def selection(guid_tail, start, end, user, code, date="2025-03-04T10:11:12Z"):
+    return (
+        f'<PlainTextSelection guid="55555555-0000-0000-0000-{guid_tail:012d}" startPosition="{start}" endPosition="{end}"'
+        f' creatingUser="{user}" creationDateTime="{date}">'
+        f'<Coding guid="66666666-0000-0000-0000-{guid_tail:012d}" creatingUser="{user}"><CodeRef targetGUID="{code}"/></Coding>'
+        "</PlainTextSelection>"
+    )
+
+
+def other_tool_project(selections=None, text_member="sources/interview.txt"):
+    walk, digital, food = span("Vi flyttede", "foråret."), span("en enkelt medarbejder prøvede videosamtaler"), span("Madkasser", "ældre.")
+    both = (TEXT.index("Gåture"), walk[1])  # a heading and a paragraph, each covered whole
+    selections = selections if selections is not None else "".join(
+        [
+            selection(1, *walk, G["anna"], G["walk"]),
+            selection(2, *both, G["bo"], G["walk"]),
+            selection(3, *digital, G["anna"], G["digital"]),  # a phrase inside a long paragraph
+            selection(4, *food, G["bo"], G["digital"], date="2025-03-05T08:00:00+01:00"),
+            selection(5, *food, G["bo"], G["theme"]),  # a category: not codable
+        ]
+    )
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<Project xmlns="urn:QDA-XML:project:1.0" name="Interviews" origin="NVivo 14">
+  <Users><User guid="{G['anna']}" name="Anna Jensen"/><User guid="{G['bo']}" name="Bo"/></Users>
+  <CodeBook><Codes>
+    <Code guid="{G['theme']}" name="Temaer" isCodable="false">
+      <Code guid="{G['walk']}" name="Gåture" isCodable="true" color="#33AA33"><Description>Samtaler på gåture.</Description></Code>
+      <Code guid="{G['digital']}" name="Digitalt" isCodable="true"/>
+    </Code>
+  </Codes></CodeBook>
+  <Variables>
+    <Variable guid="{G['var']}" name="Udgiver" typeOfVariable="Text"/>
+    <Variable guid="{G['municipality']}" name="Kommune" typeOfVariable="Text"/>
+    <Variable guid="{G['case_id']}" name="Case-id (casebase)" typeOfVariable="Text"/>
+    <Variable guid="{G['case_span']}" name="Tekststed (casebase)" typeOfVariable="Text"/>
+  </Variables>
+  <Cases>
+    <Case guid="77777777-0000-0000-0000-000000000001" name="Gåturene">
+      <SelectionRef targetGUID="55555555-0000-0000-0000-000000000001"/>
+    </Case>
+    <Case guid="77777777-0000-0000-0000-000000000003" name="Madkasserne">
+      <VariableValue><VariableRef targetGUID="{G['case_id']}"/><TextValue>interview-med-leder-mad</TextValue></VariableValue>
+      <VariableValue><VariableRef targetGUID="{G['case_span']}"/><TextValue>{TEXT.index("Madkasser")}-{len(TEXT)}</TextValue></VariableValue>
+    </Case>
+    <Case guid="77777777-0000-0000-0000-000000000002" name="Lederinterview">
+      <VariableValue><VariableRef targetGUID="{G['municipality']}"/><TextValue>Aarhus</TextValue></VariableValue>
+      <SourceRef targetGUID="{G['source']}"/>
+    </Case>
+  </Cases>
+  <Sources>
+    <TextSource guid="{G['source']}" name="Interview med leder" plainTextPath="internal://{text_member.removeprefix('sources/')}" creationDateTime="2024-05-01T09:00:00Z">
+      {selections}
+      <VariableValue><VariableRef targetGUID="{G['var']}"/><TextValue>Socialforvaltningen</TextValue></VariableValue>
+    </TextSource>
+    <PDFSource guid="{G['pdf']}" name="Rapport.pdf" path="internal://rapport.pdf"/>
+  </Sources>
+</Project>
+"""
+
+
+def write_qdpx(path, project, members=None):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("project.qde", project)
+        for name, data in (members if members is not None else {"sources/interview.txt": TEXT.encode()}).items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_a_project_from_another_tool(tmp_path):
+    qdpx = write_qdpx(tmp_path / "nvivo.qdpx", other_tool_project())
+    corpus, book_path = tmp_path / "corpus", tmp_path / "codebook.yaml"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(CORPUS.parent / "codebook.yaml", book_path)
+    seed_sources = (corpus / "sources.yaml").read_text(encoding="utf-8")
+    result = run("import", "qdpx", qdpx, "--corpus", corpus, "--codebook", book_path)
+    assert result.exit_code == 0, result.output
+    # The text kept byte for byte, with a sources.yaml entry after the seed's.
+    assert (corpus / "texts" / "interview-med-leder.txt").read_bytes() == TEXT.encode()
+    sources_yaml = (corpus / "sources.yaml").read_text(encoding="utf-8")
+    assert sources_yaml.startswith(seed_sources.rstrip("\n"))
+    assert "id: interview-med-leder" in sources_yaml and "publisher: Socialforvaltningen" in sources_yaml
+    assert "year: 2024" in sources_yaml and "parser: plain" in sources_yaml
+    # The codebook merged: the seed's codes stay, the project's are added.
+    book = codebook.load(book_path)
+    assert {"digital_shift", "walk_and_talk", "temaer", "gaature", "digitalt"} <= set(book.codes)
+    assert book.codes["gaature"].parent == "temaer" and book.codes["gaature"].colour == "#33aa33"
+    assert book.grouping() == ["temaer"]  # isCodable="false": a heading, never coded
+    # The PDF and the phrase inside a long paragraph are reported, with source and position.
+    start, end = span("en enkelt medarbejder prøvede videosamtaler")
+    assert "PDF source 'Rapport.pdf' skipped" in result.output
+    assert "a coding of the grouping code 'Temaer' (isCodable=\"false\") in source 'Interview med leder'" in result.output
+    assert f"interview-med-leder [{start}, {end}) by anna-jensen" in result.output
+    # The coders' readings on the excerpts their selections cover whole.
+    texts = segment.assemble("interview-med-leder", qdpx_import.plain.parse(TEXT)[0])[1]
+    ids = {e.text.split()[0]: e.id for e in texts}
+    anna = (corpus / "coding" / "anna-jensen.csv").read_text(encoding="utf-8").splitlines()
+    bo = (corpus / "coding" / "bo.csv").read_text(encoding="utf-8").splitlines()
+    assert len(anna) == 2 and anna[1].startswith(f"{ids['Vi']},") and ",gaature,anna-jensen,2025-03-04T10:11:12+00:00," in anna[1]
+    assert [line.split(",")[0] for line in bo[1:]] == [ids["Gåture"], ids["Vi"], ids["Madkasser"]]
+    assert bo[3].split(",")[-4:-2] == ["bo", "2025-03-05T07:00:00+00:00"]  # UTC, as casebase writes times
+    # Its cases: one by the selection it refers to, one by casebase's case id and span alone
+    # (a client that dropped the links), one by its whole source, with its variable.
+    (source,) = [s for s in sources_mod.load_sources(corpus) if s.id == "interview-med-leder"]
+    assert source.cases == [
+        {"key": "gaturene", "title": "Gåturene", "start": span("Vi flyttede", "foråret.")[0], "end": span("Vi flyttede", "foråret.")[1]},
+        {"key": "mad", "title": "Madkasserne", "start": TEXT.index("Madkasser"), "end": len(TEXT)},
+        {"key": "lederinterview", "title": "Lederinterview", "start": 0, "end": len(TEXT), "municipality": "Aarhus"},
+    ]
+    blocks = qdpx_import.plain.parse(TEXT)[0]
+    cases = qdpx_import.plain.with_cases(TEXT, blocks, source.cases)
+    assert [c.title for c in cases] == ["Gåturene", "Madkasserne", "Lederinterview"]
+    assert [b.case_key for b in blocks] == ["lederinterview", "gaturene", "lederinterview", "mad"]
+    # The corpus checks clean: every imported decision lands on an excerpt.
+    check = run("check", "--corpus", corpus, "--codebook", book_path)
+    assert check.exit_code == 0, check.output
+    # A second import of the same project is refused: its source is in the corpus already.
+    again = run("import", "qdpx", qdpx, "--corpus", corpus, "--codebook", book_path)
+    assert again.exit_code == 1 and "'Interview med leder' has the same text as the corpus's source 'interview-med-leder'" in again.stderr
+    assert "imported before" in again.stderr
+
+
+# ---------------------------------------------------------------- hostile and broken files
+
+
+def zip_with(path, members):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+HOSTILE = {
+    "dot-dot member": (
+        lambda p: zip_with(p, {"project.qde": other_tool_project(), "sources/interview.txt": TEXT, "../../evil.txt": "x"}),
+        "'../../evil.txt' points outside the archive",
+    ),
+    "absolute member": (
+        lambda p: zip_with(p, {"project.qde": other_tool_project(), "/etc/cron.d/evil": "x"}),
+        "'/etc/cron.d/evil' points outside the archive",
+    ),
+    "zip bomb": (
+        lambda p: zip_with(p, {"project.qde": other_tool_project(), "sources/interview.txt": b"\0" * (20 * 1024 * 1024)}),
+        "a zip bomb?",
+    ),
+    "not a zip": (lambda p: (p.write_bytes(b"<Project/>"), p)[1], "not a readable zip archive"),
+    "no project.qde": (lambda p: zip_with(p, {"sources/interview.txt": TEXT}), "has no project.qde"),
+    "malformed xml": (
+        lambda p: write_qdpx(p, other_tool_project().replace("</Sources>", "</Source>")),
+        "project.qde):",
+    ),
+    "entity expansion": (
+        lambda p: write_qdpx(
+            p,
+            '<?xml version="1.0"?>\n<!DOCTYPE Project [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>\n'
+            + other_tool_project().split("\n", 1)[1].replace('name="Interviews"', 'name="&b;"'),
+        ),
+        "declares XML entities",
+    ),
+    "external entity": (
+        lambda p: write_qdpx(
+            p,
+            '<?xml version="1.0"?>\n<!DOCTYPE Project [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
+            + other_tool_project().split("\n", 1)[1].replace('name="Interviews"', 'name="&x;"'),
+        ),
+        "XML entities",
+    ),
+    "position beyond the text": (
+        lambda p: write_qdpx(p, other_tool_project(selection(9, 10, len(TEXT) + 5, G["anna"], G["walk"]))),
+        f"lies outside the text of source 'Interview med leder' ({len(TEXT):,} characters)",
+    ),
+    "unknown code guid": (
+        lambda p: write_qdpx(p, other_tool_project(selection(9, 0, 5, G["anna"], "99999999-0000-0000-0000-000000000000"))),
+        "which the codebook does not define",
+    ),
+    "unknown user guid": (
+        lambda p: write_qdpx(p, other_tool_project(selection(9, 0, 5, "99999999-0000-0000-0000-000000000000", G["walk"]))),
+        "is not among the project's users",
+    ),
+    "text not utf-8": (
+        lambda p: write_qdpx(p, other_tool_project(), {"sources/interview.txt": TEXT.encode("latin-1")}),
+        "not valid UTF-8",
+    ),
+    "missing source text": (lambda p: write_qdpx(p, other_tool_project(), {}), "has no 'sources/interview.txt'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_or_broken_project_is_one_line_and_writes_nothing(case, tmp_path):
+    make, fragment = HOSTILE[case]
+    (tmp_path / "in").mkdir()
+    qdpx = make(tmp_path / "in" / "project.qdpx")
+    target = tmp_path / "target"
+    target.mkdir()
+    result = run("import", "qdpx", qdpx, "--corpus", target / "corpus", "--codebook", target / "codebook.yaml")
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "project.qdpx" in lines[0], result.stderr
+    assert fragment in lines[0], lines[0]
+    assert listing(target) == []
+
+
+def test_a_member_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(qdpx_import, "MAX_MEMBER_BYTES", 6000)
+    qdpx = write_qdpx(tmp_path / "big.qdpx", other_tool_project(), {"sources/interview.txt": ("Lang tekst. " * 800).encode()})
+    result = run("import", "qdpx", qdpx, "--corpus", tmp_path / "corpus", "--codebook", tmp_path / "codebook.yaml")
+    assert result.exit_code == 1 and "'sources/interview.txt' is 9,600 bytes unpacked" in result.stderr
+    assert listing(tmp_path) == ["big.qdpx"]
+
+
+def test_a_size_header_that_lies_is_caught_while_reading(tmp_path):
+    path = write_qdpx(tmp_path / "lies.qdpx", other_tool_project())
+    data = bytearray(path.read_bytes())
+    # Shrink the text member's uncompressed size in its central directory entry.
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo("sources/interview.txt")
+    central = data.index(b"sources/interview.txt", data.index(b"PK\x01\x02")) - 46
+    data[central + 24 : central + 28] = (info.file_size // 2).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    result = run("import", "qdpx", path, "--corpus", tmp_path / "corpus", "--codebook", tmp_path / "codebook.yaml")
+    assert result.exit_code == 1 and "lies.qdpx" in result.stderr, result.output
+    assert listing(tmp_path) == ["lies.qdpx"]
