@@ -56,7 +56,8 @@ def test_round_trip_through_an_empty_corpus(built_db, tmp_path):
 
     result = run("import", "qdpx", exported, "--corpus", corpus, "--codebook", book_path)
     assert result.exit_code == 0, result.output
-    assert "left out: 10 codings by casebase's model" in result.output or "left out:" not in result.output
+    machine = sqlite_utils.Database(built_db).execute("select count(*) from codings where origin != 'human'").fetchone()[0]
+    assert machine > 0 and f"left out: {machine} codings by casebase's model and rules" in result.output
     db_path = tmp_path / "ny" / "db" / "casebase.db"
     build(corpus, db_path, book_path)
     before, after = sqlite_utils.Database(built_db), sqlite_utils.Database(db_path)
