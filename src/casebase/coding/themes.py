@@ -97,6 +97,7 @@ class Themes:
     fitted: int  # of them, the model was fitted on
     seed: int
     code: str | None = None
+    unplaced: int = 0  # clustered excerpts with no word the fitted model knows (fitted on a sample)
 
 
 def _stop_words() -> frozenset[str]:
@@ -233,6 +234,7 @@ def find(
 
     # Pass 2: place every excerpt with its strongest theme; keep each theme's best.
     best: list[list[tuple]] = [[] for _ in range(n)]
+    unplaced = 0
     for batch in _rows(conn, code):
         rows = [r for r in batch if len(content_words(r[5] or "", stop)) >= MIN_WORDS]
         if not rows:
@@ -241,6 +243,7 @@ def find(
         strongest = weights.argmax(axis=1)
         for row, t, w in zip(rows, strongest, weights):
             if w[t] <= 0:
+                unplaced += 1
                 continue
             theme = themes[t]
             theme.size += 1
@@ -263,7 +266,7 @@ def find(
     themes.sort(key=lambda t: (-t.size, t.lemmas))
     for number, theme in enumerate(themes, 1):
         theme.number = number
-    return Themes(themes, considered, clustered, len(sample), seed, code)
+    return Themes(themes, considered, clustered, len(sample), seed, code, unplaced)
 
 
 def _describe(component, names: list[str], index: int) -> Theme:

@@ -43,6 +43,7 @@ def routes():
     return [
         (rf"^{PREFIX}/themes$", themes_page),
         (rf"^{PREFIX}/themes/(?P<number>[0-9]+)$", theme_code_page),
+        (rf"^{PREFIX}/themes/code/(?P<code_id>[a-z][a-z0-9_]*)$", new_code_page),
     ]
 
 
@@ -138,8 +139,6 @@ async def theme_code_page(datasette, request):
         raise NotFound(f"Der er intet kandidattema nr. {number}.")
     form = _form_defaults(theme, code)
     messages: list[str] = []
-    saved = None
-    status = 200
     if request.method == "POST":
         posted = await login.read_form(request)
         form = _read_form(posted, theme, form)
@@ -147,11 +146,10 @@ async def theme_code_page(datasette, request):
         messages = _problems(form, settings)
         if not messages:
             outcome = await asyncio.get_running_loop().run_in_executor(None, _save, settings, form, theme, coder)
-            if isinstance(outcome, str):
-                messages = [outcome]
-            else:
-                saved = outcome
-        status = 409 if messages else 200
+            if outcome is None:
+                # Saved: a page of its own, so a reload or the retrain's return sends nothing again.
+                return Response.redirect(f"{PREFIX}/themes/code/{form['id']}")
+            messages = [outcome]
     context = {
         "coder": coder,
         "theme": theme,
@@ -160,13 +158,55 @@ async def theme_code_page(datasette, request):
         "code": code,
         "query": _query(code, n, seed),
         "messages": messages,
-        "saved": saved,
         "case_titles": extra["cases"],
-        "retrain": serving.server_state(datasette).retraining.banner(extra["info"]),
-        "since_training": extra["since"],
-        "model_run": extra["info"].get("model_run"),
     }
-    return Response.html(await datasette.render_template("casebase_theme_code.html", context, request=request), status=status)
+    return Response.html(
+        await datasette.render_template("casebase_theme_code.html", context, request=request), status=409 if messages else 200
+    )
+
+
+async def new_code_page(datasette, request):
+    """A code made from a theme: what was written, and the way to its queue once the
+    served database is built with it (the retrain button until then)."""
+    coder, redirect = await _coder_or_login(datasette, request)
+    if redirect:
+        return redirect
+    code_id = request.url_vars["code_id"]
+    settings = serving.coding_settings(datasette)
+    try:
+        book = codebook_mod.load(settings.codebook)
+    except CasebaseError as exc:
+        raise NotFound(f"Kodebogen (codebook.yaml) kan ikke læses lige nu: {exc}") from None
+    if code_id not in book.codes:
+        raise NotFound(f"Koden {code_id} står ikke i kodebogen.")
+    path = new_codes.queued_file(settings.coding_dir, code_id)
+    queued = len(new_codes.read_queued_file(path)) if path.exists() else 0
+
+    def served(conn):
+        info = coding_db.build_info(conn)
+        known = conn.execute("select 1 from codes where id = ?", [code_id]).fetchone() is not None
+        waiting = coding_db.queue_counts(conn, code_id, coder)["proposed"] if known else None
+        return info, waiting, coding_db.decisions_since_training(conn)
+
+    def run():
+        conn = serving.connect(datasette)
+        try:
+            return served(conn)
+        finally:
+            conn.close()
+
+    info, waiting, since = await asyncio.get_running_loop().run_in_executor(None, run)
+    context = {
+        "coder": coder,
+        "code": book.codes[code_id],
+        "version": book.version,
+        "queued": queued,
+        "waiting": waiting,
+        "retrain": serving.server_state(datasette).retraining.banner(info),
+        "since_training": since,
+        "model_run": info.get("model_run"),
+    }
+    return Response.html(await datasette.render_template("casebase_new_code.html", context, request=request))
 
 
 def _read_form(posted: dict, theme: themes.Theme, defaults: dict) -> dict:
@@ -221,8 +261,8 @@ def _check_patterns(book: codebook_mod.Codebook) -> None:
     rules.RuleMatcher(danish.load_pipeline(), book)
 
 
-def _save(settings, form: dict, theme: themes.Theme, coder: str):
-    """The new codebook and the queued file, or why nothing was saved (Danish)."""
+def _save(settings, form: dict, theme: themes.Theme, coder: str) -> str | None:
+    """Write the new code and queue its excerpts; None, or why not (Danish)."""
     new = new_codes.NewCode(
         id=form["id"],
         label_da=form["label_da"],
@@ -232,7 +272,7 @@ def _save(settings, form: dict, theme: themes.Theme, coder: str):
         patterns=_patterns(form),
     )
     try:
-        book = new_codes.add_code(settings.codebook, new, check=_check_patterns)
+        new_codes.add_code(settings.codebook, new, check=_check_patterns)
     except CasebaseError as exc:
         if "does not compile" in exc.message:
             return f"Intet er gemt: et mønster kan ikke bruges ({exc.message}). Ret eller fjern det, og gem igen."
@@ -248,4 +288,4 @@ def _save(settings, form: dict, theme: themes.Theme, coder: str):
                 f"Koden {new.id} er skrevet i codebook.yaml, men uddragene kunne ikke sættes i kø ({exc}). "
                 "Prøv at gemme igen med et nyt id, eller sig det til den, der driver serveren."
             )
-    return {"code": book.codes[new.id], "version": book.version, "queued": len(chosen)}
+    return None
