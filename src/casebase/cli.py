@@ -335,6 +335,7 @@ def themes(n_themes: int, seed: int, code: str | None, as_json: bool, corpus: Pa
     click.echo(
         f"{found.excerpts} {what} ({found.clustered} with at least {themes_mod.MIN_WORDS} content words), "
         f"{len(found.themes)} candidate themes, seed {found.seed}"
+        + (f"; {found.unplaced} share no word with the {found.fitted:,} the model was fitted on" if found.unplaced else "")
     )
     for theme in found.themes:
         click.echo("")
