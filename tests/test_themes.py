@@ -132,6 +132,19 @@ def test_queued_excerpts_follow_a_renamed_code(tmp_path, book):
     assert new_codes.read_queued(coding, book) == []  # a deleted code's queue is left out
 
 
+@pytest.mark.parametrize(
+    "content, message, line",
+    [(b"excerpt_id,code\na-1,x\n", "expected the columns", 1), (b"excerpt_id,snippet,theme,proposed_by,timestamp\na-1,\xff\n", "not UTF-8", 2)],
+)
+def test_a_damaged_queued_file_is_named(tmp_path, book, content, message, line):
+    path = new_codes.queued_file(tmp_path, "outdoor")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    with pytest.raises(CasebaseError, match=message) as caught:
+        new_codes.read_queued(tmp_path, book)
+    assert (caught.value.file, caught.value.line) == (str(path), line)
+
+
 def themes_cli(built_db, *args):
     return subprocess.run(
         [sys.executable, "-m", "casebase", "themes", "--db", str(built_db), "--corpus", str(CORPUS), "--codebook", str(REPO_CODEBOOK), *args],

@@ -130,7 +130,10 @@ def queue_excerpts(coding_dir: Path, code_id: str, excerpts: list[tuple[str, str
 
 
 def read_queued_file(path: Path) -> list[dict]:
-    text = read_bytes(path).decode("utf-8")
+    try:
+        text = read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CasebaseError("not UTF-8 text", file=path, line=read_bytes(path)[: exc.start].count(b"\n") + 1) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames != QUEUED_COLUMNS:
         raise CasebaseError(f"expected the columns {', '.join(QUEUED_COLUMNS)}", file=path, line=1)
