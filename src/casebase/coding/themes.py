@@ -201,7 +201,6 @@ def find(
     fit_sample: int = FIT_SAMPLE,
 ) -> Themes:
     """Candidate themes of the uncovered excerpts (or of ``code``'s), largest first."""
-    import numpy as np
     from sklearn.decomposition import NMF
 
     stop = _stop_words()
