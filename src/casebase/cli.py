@@ -303,6 +303,54 @@ def evaluate(corpus: Path, codebook: Path, db_path: Path, folds: int, answers: P
 
 
 @cli.command()
+@click.option("--n", "n_themes", type=click.IntRange(2, 100), default=12, show_default=True, help="How many candidate themes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="The random seed: the same seed gives the same themes.")
+@click.option("--code", help="Propose sub-codes: cluster the excerpts of this code that no child of it covers.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per theme, one a line.")
+@corpus_option
+@codebook_option
+@db_option
+def themes(n_themes: int, seed: int, code: str | None, as_json: bool, corpus: Path, codebook: Path, db_path: Path):
+    """Candidate themes: what the excerpts no code covers yet talk about.
+
+    Paragraphs, quotes, answers and case fields with no coding and no rule
+    evidence (or, with --code, the code's excerpts that none of its children
+    covers) are clustered on their Danish lemmas and compound parts (NMF on
+    tf-idf). Each theme: its distinctive lemmas, phrases and compound parts,
+    its size, the cases and sources it touches, suggested patterns and its most
+    representative excerpts. Make one a code on the coding server's page
+    /-/casebase/themes.
+    """
+    import json
+
+    from casebase import pipeline
+    from casebase.coding import themes as themes_mod
+
+    found = pipeline.candidate_themes(corpus, codebook, db_path, n_themes, seed, code)
+    if as_json:
+        for theme in found.themes:
+            click.echo(json.dumps(themes_mod.as_dict(theme), ensure_ascii=False))
+        return
+    what = f"excerpts of {code} no child covers" if code else "uncovered excerpts"
+    click.echo(
+        f"{found.excerpts} {what} ({found.clustered} with at least {themes_mod.MIN_WORDS} content words), "
+        f"{len(found.themes)} candidate themes, seed {found.seed}"
+        + (f"; {found.unplaced} share no word with the {found.fitted:,} the model was fitted on" if found.unplaced else "")
+    )
+    for theme in found.themes:
+        click.echo("")
+        click.echo(f"{theme.number}. {theme.label}  ({theme.size} excerpts, {len(theme.cases)} cases, {len(theme.sources)} sources)")
+        click.echo(f"   lemmas:   {', '.join(theme.lemmas)}")
+        click.echo(f"   phrases:  {', '.join(theme.phrases)}")
+        click.echo(f"   parts:    {', '.join(theme.parts)}")
+        click.echo(f"   patterns: {'  '.join(theme.patterns())}")
+        click.echo(f"   sources:  {', '.join(f'{s} ({n})' for s, n in theme.sources.most_common())}")
+        for excerpt in theme.representatives[:3]:
+            text = " ".join(excerpt.text.split())
+            click.echo(f"   - {text[:150]}{'…' if len(text) > 150 else ''}  [{excerpt.id}]")
+
+
+@cli.command()
 @corpus_option
 @codebook_option
 @db_option

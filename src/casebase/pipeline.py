@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from casebase import __version__
-from casebase.coding import agreement, codebook as codebook_mod, decision_files, evaluation, final_codes, model_files, sampling, training
+from casebase.coding import agreement, codebook as codebook_mod, decision_files, evaluation, final_codes, model_files, new_codes, sampling, training
 from casebase.coding.out_of_fold import out_of_fold
 from casebase.coding.scoring import Scores
 from casebase.ingest import reading, sources
@@ -81,6 +81,7 @@ def build(
         timer.done("coding")
 
         store_results(db, training_set, model, model_directory, agreement_rows)
+        database.write_queued(db, new_codes.read_queued(corpus_dir / "coding", codebook))
         write_build_info(db, report, codebook, model, sources_fingerprint)
     timer.done("store")
 
@@ -137,6 +138,20 @@ def built_training_set(corpus_dir: Path, codebook_path: Path, db_path: Path):
     try:
         info = dict(db.execute("select key, value from build_info").fetchall())
         yield training.for_database(db, corpus_dir, codebook_mod.load(codebook_path), info.get("nlp_pipeline", ""))
+    finally:
+        db.close()
+
+
+def candidate_themes(corpus_dir: Path, codebook_path: Path, db_path: Path, n_themes: int, seed: int, code: str | None = None):
+    """Candidate themes of an up-to-date build (built first when an input changed)."""
+    from casebase.coding import themes
+
+    build_if_needed(corpus_dir, db_path, codebook_path)
+    db = database.open_built(db_path)
+    try:
+        if code is not None and db.execute("select 1 from codes where id = ?", [code]).fetchone() is None:
+            raise CasebaseError(f"unknown code {code!r}", file=codebook_path)
+        return themes.find(db.conn, n_themes=n_themes, seed=seed, code=code)
     finally:
         db.close()
 

@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import dataclass, field as dataclass_field
 
 EXCERPT_KINDS = ("paragraph", "heading", "quote", "figure", "case_field", "answer")
+# What coders code; headings and figure labels rarely carry a code.
+CODED_KINDS = ("paragraph", "quote", "case_field", "answer")
 
 # Fields of a case, in the order a case page shows them, with the Danish
 # labels the VIVE report uses for them.

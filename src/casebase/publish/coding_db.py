@@ -20,8 +20,8 @@ from casebase.coding import active_learning
 from casebase.store import summaries
 from casebase.coding.codebook import Codebook
 from casebase.coding.decision_files import Decision
+from casebase.ingest.segment import CODED_KINDS
 
-CODED_KINDS = ("paragraph", "quote", "case_field", "answer")  # what coders code; headings and figure labels rarely carry a code
 CONTEXT = 2  # excerpts shown before and after the one being coded
 
 QUEUES = {
@@ -31,6 +31,7 @@ QUEUES = {
     "unjudged": "Kodet før koden fandtes",
     "double": "Kodet af en anden, ikke af mig",
     "conflict": "Uenighed mellem kodere",
+    "proposed": "Ikke bedømt: foreslået til en ny kode",
 }
 
 
@@ -354,6 +355,19 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
                   and (:code is null or c.excerpt_id in (
                         select excerpt_id from current where (' ' || codes || ' ') like ('% ' || :code || ' %')))
                 order by e.source_id, e.seq""",
+            {"code": code},
+        )
+    if kind == "proposed":
+        # Excerpts a coder queued for a new code from a candidate theme (coding.new_codes),
+        # best first: not yet judged for it until a decision judged a codebook with it.
+        return (
+            """select e.id as excerpt_id, e.text, e.source_id, e.kind, q.code_id,
+                       null as score, null as threshold, null as rule_hit
+                from queued q join excerpts e on e.id = q.excerpt_id
+                where (:code is null or q.code_id = :code)
+                  and not exists (select 1 from decisions d where d.excerpt_id = q.excerpt_id and d.status != 'unplaced'
+                                  and (' ' || d.judged || ' ') like ('% ' || q.code_id || ' %'))
+                order by q.timestamp, q.rowid""",
             {"code": code},
         )
     raise ValueError(f"unknown queue {kind!r}")

@@ -585,6 +585,18 @@ def write_decisions(db: sqlite_utils.Database, placed, unplaced) -> None:
     db["decisions"].insert_all(rows, batch_size=1000)
 
 
+def write_queued(db: sqlite_utils.Database, rows: list[dict]) -> None:
+    """Excerpts queued for a new code from a candidate theme (``coding.new_codes``),
+    those of this build's excerpts; the review queue offers them as not yet judged."""
+    db["queued"].create(
+        {"code_id": str, "excerpt_id": str, "proposed_by": str, "timestamp": str},
+        pk=("code_id", "excerpt_id"),
+        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
+    )
+    known = {row[0] for row in db.execute("select id from excerpts where id in (select value from json_each(?))", [json.dumps([r["excerpt_id"] for r in rows])])}
+    db["queued"].insert_all([r for r in rows if r["excerpt_id"] in known], batch_size=1000, ignore=True)
+
+
 def write_suggestions(db: sqlite_utils.Database, rows) -> None:
     db["suggestions"].insert_all(rows, batch_size=1000)
 

@@ -21,6 +21,7 @@ from casebase.publish.web import coder_pages as coding_web
 from casebase.publish.web import login
 from casebase.publish.web import public_pages
 from casebase.publish.web import source_reader
+from casebase.publish.web import theme_pages
 
 
 def _lemmatize(text):
@@ -76,7 +77,7 @@ def register_routes(datasette):
     # The charts come first: the public server's catch-all 403 for coding URLs
     # (coding_web.public_routes) must not shadow them.
     if serving.coding_settings(datasette):
-        coding_routes = login.routes() + coding_web.routes()
+        coding_routes = login.routes() + coding_web.routes() + theme_pages.routes()
     else:
         coding_routes = coding_web.public_routes()
     return public_pages.routes() + coding_routes
@@ -126,5 +127,6 @@ def menu_links(datasette, actor):
         return [
             {"href": f"{coding_web.PREFIX}/queue", "label": "Kodekø"},
             {"href": f"{coding_web.PREFIX}/queue?blind=1", "label": "Kodekø (blind)"},
+            {"href": f"{coding_web.PREFIX}/themes", "label": "Kandidattemaer"},
         ]
     return [{"href": f"{login.PREFIX}/login", "label": "Log ind som koder"}]

@@ -1,0 +1,156 @@
+"""A new code from a candidate theme: written to codebook.yaml, its excerpts queued.
+
+The codebook is edited the way a coder would: the new code is appended to the
+``codes:`` list with ruamel.yaml's round trip, so every comment, every existing
+code, its order, quoting and ``replaces`` stay exactly as they were (the file
+before is a prefix of the file after). The result is validated like any
+codebook (``codebook.load``, and a ``check`` for the patterns) before it
+replaces the file, in one rename, under a lock.
+
+The excerpts the coder picked from the theme are queued for the new code in
+``corpus/coding/queued/<code>.csv``: the build places them in the ``queued``
+table and the review queue offers them as not yet judged for that code. They
+carry no decision: nothing a coder decided before changes, and an earlier
+decision is "not yet judged" for the new code, as for any new code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock
+
+from casebase import files
+from casebase.coding import codebook as codebook_mod
+from casebase.coding.decision_files import csv_line, now, snippet_of
+from casebase.errors import CasebaseError, on_file, read_bytes
+
+QUEUED_DIR = "queued"
+QUEUED_COLUMNS = ["excerpt_id", "snippet", "theme", "proposed_by", "timestamp"]
+# Colours for new codes, distinct from the seed codebook's; the first one no code uses.
+PALETTE = ["#b7791f", "#805ad5", "#d53f8c", "#319795", "#dd6b20", "#3182ce", "#38a169", "#e53e3e", "#718096", "#975a16"]
+
+
+@dataclass
+class NewCode:
+    id: str
+    label_da: str
+    definition: str
+    label_en: str = ""
+    parent: str | None = None
+    patterns: list[str] = field(default_factory=list)
+    colour: str | None = None
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip: comments, order and quoting are kept
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the codebook's own layout
+    return yaml
+
+
+def add_code(path: Path, code: NewCode, check: Callable[[codebook_mod.Codebook], None] | None = None) -> codebook_mod.Codebook:
+    """Append ``code`` to the codebook at ``path``; returns the new codebook.
+
+    Raises CasebaseError (naming the file, and the line where it has one) if the
+    code cannot be added: its id exists or was replaced by a code, its parent
+    does not, a pattern does not compile (``check``), the file is not a valid
+    codebook now. Nothing is written then."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import FoldedScalarString
+
+    path = Path(path)
+    with on_file(path), FileLock(str(path) + ".lock"):
+        current = codebook_mod.load(path)  # refuses a half-edited file, naming its line
+        if code.id in current.codes:
+            raise CasebaseError(f"code id {code.id!r} is already in the codebook (line {current.codes[code.id].line})", file=path)
+        if code.id in current.renamed():
+            raise CasebaseError(f"code id {code.id!r} is replaced by {current.renamed()[code.id]!r}; choose another id", file=path)
+        text = read_bytes(path).decode("utf-8")
+        yaml = _yaml()
+        data = yaml.load(text)
+        entry = CommentedMap()
+        entry["id"] = code.id
+        entry["label_da"] = code.label_da.strip()
+        entry["label_en"] = (code.label_en or code.label_da).strip()
+        if code.parent:
+            entry["parent"] = code.parent
+        used = {c.colour.lower() for c in current.codes.values()}
+        entry["colour"] = code.colour or next((c for c in PALETTE if c not in used), codebook_mod.DEFAULT_COLOUR)
+        entry["definition"] = FoldedScalarString(" ".join(code.definition.split()))
+        if code.patterns:
+            entry["patterns"] = CommentedSeq(list(dict.fromkeys(p.strip() for p in code.patterns if p.strip())))
+        data["codes"].append(entry)
+        out = io.StringIO()
+        yaml.dump(data, out)
+        written = out.getvalue()
+        if not written.startswith(text.rstrip("\n")):
+            # ruamel.yaml kept the file as it was in every codebook tried; should one
+            # defeat it, the file is not touched rather than rewritten.
+            raise CasebaseError("the codebook's existing text would change; add the code by hand", file=path)
+        with files.atomic_path(path) as tmp:
+            tmp.write_text(written, encoding="utf-8")
+            try:
+                book = codebook_mod.load(tmp)
+                if check is not None:
+                    check(book)
+            except CasebaseError as exc:
+                # Name the codebook, not the temporary file; nothing is replaced.
+                raise CasebaseError(exc.message, file=path, line=exc.line) from None
+        return codebook_mod.load(path)
+
+
+def queued_file(coding_dir: Path, code_id: str) -> Path:
+    return Path(coding_dir) / QUEUED_DIR / f"{code_id}.csv"
+
+
+def queue_excerpts(coding_dir: Path, code_id: str, excerpts: list[tuple[str, str]], theme: str, coder: str) -> Path:
+    """Queue (excerpt id, text) pairs for ``code_id``, proposed by ``coder`` from the
+    theme described by ``theme``; the file is written whole (earlier rows kept)."""
+    path = queued_file(coding_dir, code_id)
+    rows = read_queued_file(path) if path.exists() else []
+    known = {r["excerpt_id"] for r in rows}
+    stamp = now()
+    for excerpt_id, text in excerpts:
+        if excerpt_id not in known:
+            rows.append({"excerpt_id": excerpt_id, "snippet": snippet_of(text), "theme": theme, "proposed_by": coder, "timestamp": stamp})
+            known.add(excerpt_id)
+    with files.atomic_path(path) as tmp:
+        tmp.write_text(
+            csv_line(QUEUED_COLUMNS) + "".join(csv_line([r[c] for c in QUEUED_COLUMNS]) for r in rows), encoding="utf-8"
+        )
+    return path
+
+
+def read_queued_file(path: Path) -> list[dict]:
+    try:
+        text = read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CasebaseError("not UTF-8 text", file=path, line=read_bytes(path)[: exc.start].count(b"\n") + 1) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames != QUEUED_COLUMNS:
+        raise CasebaseError(f"expected the columns {', '.join(QUEUED_COLUMNS)}", file=path, line=1)
+    return list(reader)
+
+
+def read_queued(coding_dir: Path, codebook: codebook_mod.Codebook) -> list[dict]:
+    """Every queued excerpt as (code_id, excerpt_id, proposed_by, timestamp), for the
+    codes of today's codebook (a renamed code's queue follows it)."""
+    renamed = codebook.renamed()
+    found = []
+    for path in sorted((Path(coding_dir) / QUEUED_DIR).glob("*.csv")):
+        code_id = renamed.get(path.stem, path.stem)
+        if code_id not in codebook.codes:
+            continue
+        for row in read_queued_file(path):
+            found.append(
+                {"code_id": code_id, "excerpt_id": row["excerpt_id"], "proposed_by": row["proposed_by"], "timestamp": row["timestamp"]}
+            )
+    return found
