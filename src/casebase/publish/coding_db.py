@@ -323,7 +323,7 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, str
             f"""select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
                        null as score, null as threshold, null as rule_hit
                 from excerpts e
-                where e.kind in ({kinds}) and e.id not in ({_HUMAN}) {coded_with}
+                where +e.kind in ({kinds}) and e.id not in ({_HUMAN}) {coded_with}
 """,
             "order by e.source_id, e.seq",
             params,
@@ -427,6 +427,22 @@ def _count_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, dic
             f"""select s.excerpt_id from suggestions s join excerpts e on e.id = s.excerpt_id
                 where s.excerpt_id not in ({_HUMAN}) {'and s.code_id = :code' if code else ''}
                   and e.kind != 'figure' and not {_SHORT_HEADING}""",
+            {"code": code},
+        )
+    if kind == "disagreement":
+        # A rule fired and the model said no, or the model said yes and no rule fired:
+        # each half read from what finds it (the rule hits; the index of the model's
+        # positive calls), not from every score.
+        only = "and s.code_id = :code" if code else ""
+        return (
+            f"""select h.excerpt_id from rule_hits h
+                cross join suggestions s on s.excerpt_id = h.excerpt_id and s.code_id = h.code_id
+                where not h.against and s.score < s.threshold and h.excerpt_id not in ({_HUMAN}) {only.replace("s.", "h.")}
+                union all
+                select s.excerpt_id from suggestions s
+                where s.score >= s.threshold and s.excerpt_id not in ({_HUMAN}) {only}
+                  and not exists (select 1 from rule_hits h where h.excerpt_id = s.excerpt_id
+                                  and h.code_id = s.code_id and not h.against)""",
             {"code": code},
         )
     sql, _, params = _queue_sql(kind, code, coder)

@@ -555,6 +555,11 @@ async def queue_page(datasette, request):
             "code": code,
             "blind": walk.blind,
             "queues": coding_db.QUEUES,
+            # A queue counted to its limit says so (coding_db.queue_counts).
+            "count_text": {
+                key: f"over {coding_db.COUNT_LIMIT:,}".replace(",", ".") if n > coding_db.COUNT_LIMIT else str(n)
+                for key, n in context["counts"].items()
+            },
             "code_by_id": {c["id"]: c for c in context["codes"]},
             "queue_query": walk.query(),
             "skipped": len(walk.skip),
