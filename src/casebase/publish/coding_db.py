@@ -256,8 +256,9 @@ class QueueItem:
 
 
 # A queue's count stops here: counting further would read the whole corpus on every
-# queue page (22 s at 200 k excerpts); the page says "over 10.000" instead.
-COUNT_LIMIT = 10_000
+# queue page (22 s at 200 k excerpts); the page says "over 1.000" instead: enough to
+# choose a queue by.
+COUNT_LIMIT = 1_000
 
 _SHORT_HEADING = (
     f"(e.kind = 'heading' and length(trim(e.text)) - length(replace(trim(e.text), ' ', '')) < {active_learning.SHORT_HEADING})"
