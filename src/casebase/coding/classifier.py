@@ -82,6 +82,17 @@ class CompoundParts(BaseEstimator, TransformerMixin):
             self._splits[word] = parts
         return parts
 
+    def __getstate__(self):
+        # The splits are a cache of what transform has seen (most of a saved model's
+        # size, and its save and load time): a loaded model fills it again.
+        state = dict(super().__getstate__())  # a copy: Python hands out the live __dict__
+        state.pop("_splits", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._splits = {}
+
     def transform(self, lemmas):
         # The leading "_" keeps the vocabulary from being empty where no word is a
         # compound (a new project's first few decisions): the same for every text, it
