@@ -257,6 +257,7 @@ def main() -> None:
             "table search, no count/facets": lambda: f"{base}/excerpts.json?_search={urllib.parse.quote(rng.choice(LEMMAS))}&_size=20&_nocount=1&_nofacet=1",
         }
         kinds["code facet page (codings)"] = lambda: f"{base}/codings?code_id={code}&_size=20"
+        kinds["excerpt table, 100 rows"] = lambda: f"{base}/excerpts?_size=100"
         if has_codes:
             kinds["code array facet (excerpts)"] = lambda: f"{base}/excerpts?_facet_array=codes&codes__arraycontains={code}&_size=20"
         kinds[f"{case_table[:-1]} page"] = lambda: f"{base}/{case_table}/{urllib.parse.quote(rng.choice(cases))}"
