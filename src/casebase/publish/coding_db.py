@@ -284,7 +284,8 @@ def _uncertain(conn: sqlite3.Connection, code: str | None, wanted: int):
     What one more human label teaches the model most (coding.active_learning):
     excerpts the router sent to review first; then the codes take turns, each with
     its prediction nearest the threshold, so the list is not one code's threshold
-    band; figure labels and headings of three words or fewer left out. Turn t
+    band; figure labels and headings of three words or fewer left out (excerpts with
+    the same text have the same id, so a text is listed once). Turn t
     holds each code's t-th row, so the first ``wanted`` turns hold at least
     ``wanted`` excerpts: each code's first ``wanted`` rows are all the turns need,
     and the other route class is read only when the first runs short."""
@@ -320,6 +321,8 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, str
             params,
         )
     if kind == "uncoded":
+        # "+e.kind": SQLite walks reading order (source_id, seq) and stops at the limit;
+        # by the index on kind it sorted every excerpt first.
         return (
             f"""select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
                        null as score, null as threshold, null as rule_hit
