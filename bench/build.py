@@ -11,7 +11,12 @@ Scenarios, each the median of --runs runs on a copy of corpus/ and codebook.yaml
 - pattern edit: a pattern added (the matcher re-runs; the model retrains, rule
   hits being among its features);
 - one source changed: an uncoded paragraph of one report rewritten (only its
-  new excerpt text is analysed; the model is reused).
+  new excerpt text is analysed; the model is reused);
+- decisions added: three new human decisions in a coder's file (the model
+  retrains on them and recodes every excerpt), as after a coding session;
+- retrain from the browser: a coder saves a decision on the coding page of
+  ``casebase serve --coding`` and presses "Gen-træn modellen"; timed from the
+  press to the server serving the new model (its run in ``build_info``).
 
 Baseline, measured in the same run: the Danish pipeline's raw ``nlp.pipe`` over
 the same excerpt texts (load excluded), the NLP work a cold build cannot avoid.
@@ -22,7 +27,11 @@ the same excerpt texts (load excluded), the NLP work a cold build cannot avoid.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
+import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -62,6 +71,85 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+BENCH_CODER, BENCH_PASSWORD = "benchkoder", "bench-koder-1"
+
+
+def uncoded_excerpts(work: Path, count: int, offset: int) -> list[tuple[str, str]]:
+    """(id, text) of paragraphs nobody has decided on, in reading order."""
+    conn = sqlite3.connect(work / "db" / "casebase.db")
+    try:
+        return conn.execute(
+            """select id, text from excerpts where kind = 'paragraph'
+               and id not in (select excerpt_id from decisions where excerpt_id is not null)
+               order by position limit ? offset ?""",
+            (count, offset),
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def add_decisions(work: Path, run: int) -> None:
+    """Three human decisions ("none of the codes") appended as casebase writes them."""
+    from casebase.coding import codebook, decision_files
+
+    book = codebook.load(work / "codebook.yaml")
+    decisions = [
+        decision_files.Decision(i, decision_files.snippet_of(t), [], BENCH_CODER, "", "", note=f"bench {run}")
+        for i, t in uncoded_excerpts(work, 3, 0)
+    ]
+    decision_files.append(work / "corpus" / "coding", decisions, book)
+
+
+def retrain_from_browser(work: Path) -> float:
+    """Seconds from pressing "Gen-træn modellen" to the coding server serving the new model."""
+    import httpx
+
+    from casebase.publish import coders
+
+    accounts = work / "coders.json"
+    if BENCH_CODER not in coders.names(accounts):
+        coders.add(accounts, BENCH_CODER, BENCH_PASSWORD)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(CASEBASE), "serve", "--coding", "--port", str(port), "--db", str(work / "db" / "casebase.db"),
+         "--metadata", str(REPO / "metadata.yml"), "--corpus", str(work / "corpus"), "--codebook", str(work / "codebook.yaml"),
+         "--coders", str(accounts)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", follow_redirects=False, timeout=60)
+        for _ in range(600):
+            try:
+                page = client.get("/-/casebase/login")
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+        client.post("/-/casebase/login", data={"name": BENCH_CODER, "password": BENCH_PASSWORD, "csrftoken": token})
+        (excerpt, _), = uncoded_excerpts(work, 1, 0)
+        form = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', client.get(f"/-/casebase/code/{excerpt}").text))
+        saved = client.post(f"/-/casebase/code/{excerpt}", data={**form, "action": "save", "note": "bench"})
+        assert saved.status_code == 302, saved.text
+
+        def served_run():
+            rows = client.get("/casebase/build_info.json?key=model_run&_shape=array").json()
+            return rows[0]["value"] if rows else None
+
+        before = served_run()
+        started = time.perf_counter()
+        client.post("/-/casebase/retrain", data={"csrftoken": form["csrftoken"], "next": "/-/casebase/queue"})
+        while served_run() == before:
+            if time.perf_counter() - started > 900:
+                raise SystemExit("the retrain did not finish in 15 minutes")
+            time.sleep(0.1)
+        return time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -88,6 +176,9 @@ def main() -> None:
             measure("cold, model kept", lambda: forget(work, model=False))
             measure("warm --force", lambda: None, "--force")
             measure("no-op", lambda: None)
+            measure("decisions added", lambda: add_decisions(work, run))
+            times.setdefault("retrain from the browser", []).append(retrain_from_browser(work))
+            stages["retrain from the browser"] = "a full build in the server's background process"
             label = f"Walk-and-talk / gåture {run}" if run else "Walk-and-talk – gåture"
             measure("label edit", lambda: edit(codebook, "label_da: Walk-and-talk / gåture", f"label_da: {label}"))
             measure("pattern edit", lambda: edit(codebook, "      - gå * tur*\n", f"      - gå * tur*\n      - gåtursnak{run}\n"))
@@ -115,6 +206,8 @@ def main() -> None:
     cold = statistics.median(times["cold, model kept"])
     print(f"baseline: raw nlp.pipe over the same texts {baseline:.2f} s ({len(texts) / baseline:,.0f} excerpts/s)")
     print(f"cold build (model kept) / raw nlp.pipe = {cold / baseline:.1f}x; {len(texts) / cold:,.0f} excerpts/s")
+    for name in ("cold", "decisions added", "retrain from the browser", "pattern edit"):
+        print(f"{name} / raw nlp.pipe = {statistics.median(times[name]) / baseline:.1f}x")
 
 
 if __name__ == "__main__":

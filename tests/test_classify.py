@@ -200,6 +200,33 @@ def test_classify_command_with_a_model_known_by_its_metadata(tmp_path, model, tr
     assert "model.joblib" in result.stderr and "damaged" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_retrain_on_the_same_texts_reuses_the_saved_features(tmp_path, matcher, book):
+    """Only labels changed (a coder changed a decision): the saved model's fitted
+    features and matrix are reused, and the model is the one a fresh fit gives."""
+    records = records_for([t for t, _ in LABELLED], matcher, book)
+    Y = np.array([[1.0 if c in codes else 0.0 for c in book.ids] for _, codes in LABELLED])
+    relabelled = Y.copy()
+    relabelled[-1, book.ids.index(D)] = 1.0  # a coder changed their mind about the last excerpt
+    parents = {c.id: c.parent for c in book.codes.values() if c.parent}
+    inputs = model_files.inputs_hash(records, book.ids)
+    features = classifier.fit_features(records, book.ids)
+    first = classifier.train(records, Y, book.ids, parents, metadata={"run": "run-a", "inputs_hash": inputs}, features=features)
+    model_files.save(first, tmp_path)
+    model_files.save_features(tmp_path, inputs, features[1])
+
+    kept = model_files.saved_features(tmp_path, inputs)
+    assert kept is not None and (kept[1] != features[1]).nnz == 0
+    assert model_files.saved_features(tmp_path, model_files.inputs_hash(records[:-1], book.ids)) is None  # other texts
+    again = classifier.train(records, relabelled, book.ids, parents, features=kept)
+    fresh = classifier.train(records, relabelled, book.ids, parents)
+    held_out = records_for([t for t, _ in HELD_OUT], matcher, book)
+    assert again.scores(held_out) == fresh.scores(held_out)
+    assert again.thresholds == fresh.thresholds
+
+    (tmp_path / model_files.FEATURES_FILE).write_bytes(b"not a matrix")  # a damaged cache is recomputed
+    assert model_files.saved_features(tmp_path, inputs) is None
+
+
 class _Fixed:
     """A fitted binary model that gives every text the same probability."""
 

@@ -217,6 +217,31 @@ async def test_the_coding_page_never_says_saved_when_the_save_failed(coding_site
     assert [d.note for d in decision_files.read_file(path)] == ["skrevet på en fuld disk"]
 
 
+# --- saves do not read the file they append to -----------------------------------------
+
+
+def test_a_save_reads_nothing_of_a_file_only_it_changed_and_counts_again_after_another_writer(tmp_path, book, monkeypatch):
+    path = tmp_path / "anna.csv"
+    first = decision_files.append(tmp_path, [decision("første")], book)[0]
+    counted = []
+    count = decision_files._count_line_ends
+    monkeypatch.setattr(decision_files, "_count_line_ends", lambda fd, size: counted.append(size) or count(fd, size))
+    # A long file (the server's own saves): each save after the first reads none of it.
+    second = decision_files.append(tmp_path, [decision("linje 1\nlinje 2")], book)[0]
+    third = decision_files.append(tmp_path, [decision("tredje")], book)[0]
+    assert counted == []
+    assert (first.line, second.line, third.line) == (2, 4, 5)
+    # Another writer (an import in another process, an edit) changed the file: it is
+    # counted again, and the torn line it left is moved aside as before.
+    with open(path, "ab") as handle:
+        handle.write(decision_files.csv_line([EXCERPT, "x", "outdoor", "anna", decision_files.now(), book.version, ""]).encode())
+        handle.write(b"torn,row")
+    fourth = decision_files.append(tmp_path, [decision("fjerde")], book)[0]
+    assert len(counted) == 1
+    assert list(tmp_path.glob("anna.csv.torn-*"))
+    assert [d.line for d in decision_files.read_file(path)] == [2, 4, 5, 6, 7] and fourth.line == 7
+
+
 # --- F2: notes read back exactly ------------------------------------------------------
 
 KEPT = ["før\refter", "\r", "slut\r", "før\r\nefter", "før\nefter", "\r\r\n\n\r", "tab\there", 'citat "sådan", og komma',

@@ -388,25 +388,59 @@ def csv_line(row: list[str]) -> str:
     return buffer.getvalue()[:-2] + "\n"
 
 
+# Line ends counted in each file this process appended to, keyed by the file's
+# identity, size and modification time after that append: the next save to an
+# unchanged file takes its line number from here instead of reading the whole file
+# (a save is O(1) in the file's size). Any other change to the file (another
+# process's save, an edit, a torn line) changes the key, and the file is counted
+# again. Only read and written under the file's lock.
+_LINE_ENDS: dict[str, tuple[tuple[int, int, int, int], int]] = {}
+# Bytes read at a time when a file has to be counted: memory stays flat however large it is.
+_CHUNK = 1 << 20
+
+
+def _stamp(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _count_line_ends(fd: int, size: int) -> tuple[int, int]:
+    """(line ends in the first ``size`` bytes, offset just after the last one), read in chunks."""
+    ends, cut, offset = 0, 0, 0
+    while offset < size:
+        chunk = os.pread(fd, min(_CHUNK, size - offset), offset)
+        if not chunk:
+            break
+        ends += chunk.count(b"\n")
+        last = chunk.rfind(b"\n")
+        if last >= 0:
+            cut = offset + last + 1
+        offset += len(chunk)
+    return ends, cut
+
+
 def _append_rows(path: Path, columns: list[str], rows: list[list[str]]) -> list[int]:
     """Append CSV rows (the caller holds the file's lock); returns the line each row
     ends on (as csv's line_num counts).
 
     A torn last line is first moved to a side file. The rows go out in whole lines
     and are fsynced; if that fails the file is cut back to its old length, so the
-    file is never left with part of a row that the next save would glue onto."""
+    file is never left with part of a row that the next save would glue onto.
+    A file this process last wrote, unchanged since, is not read at all."""
+    key = str(path)
     with open(path, "a+b") as handle:
         fd = handle.fileno()
-        handle.seek(0)
-        data = handle.read()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
-            _move_aside(path, data[cut:], data.count(b"\n", 0, cut) + 1)
-            os.ftruncate(fd, cut)
-            os.fsync(fd)
-            data = data[:cut]
-        size = len(data)
-        line = data.count(b"\n")
+        stat = os.fstat(fd)
+        size = stat.st_size
+        known = _LINE_ENDS.get(key)
+        if known is not None and known[0] == _stamp(stat):
+            line = known[1]
+        else:
+            line, cut = _count_line_ends(fd, size)
+            if cut < size:
+                _move_aside(path, os.pread(fd, size - cut, cut), line + 1)
+                os.ftruncate(fd, cut)
+                os.fsync(fd)
+                size = cut
         text = ""
         if size == 0:
             text = csv_line(columns)
@@ -424,7 +458,9 @@ def _append_rows(path: Path, columns: list[str], rows: list[list[str]]) -> list[
                 payload = payload[os.write(fd, payload) :]
             os.fsync(fd)
         except OSError as exc:
+            _LINE_ENDS.pop(key, None)
             raise _failed_write(path, fd, size, exc) from None
+        _LINE_ENDS[key] = (_stamp(os.fstat(fd)), line)
     if size == 0:
         _sync_folder(path.parent)
     return ends

@@ -21,9 +21,12 @@ from casebase.errors import CasebaseError
 
 MIN_EXAMPLES = 6  # positives and negatives a code needs before a model is trained for it
 # Bump when a saved model can no longer be used by this code (a changed feature set).
-MODEL_FORMAT = 4  # 3: the Model pickled whole; 4: compound parts, evidence against, routing
+MODEL_FORMAT = 5  # 3: the Model pickled whole; 4: compound parts, evidence against, routing; 5: liblinear's dual solver
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "model.json"
+# The saved model's feature matrix, for a retrain whose texts are the same (only
+# labels changed): its features are not fitted or computed again.
+FEATURES_FILE = "features.joblib"
 
 
 def training_hash(records: list[dict], Y) -> str:
@@ -32,6 +35,44 @@ def training_hash(records: list[dict], Y) -> str:
         digest.update(record["text"].encode("utf-8"))
         digest.update(np.nan_to_num(row, nan=-1).tobytes())
     return digest.hexdigest()[:16]
+
+
+def inputs_hash(records: list[dict], code_ids: list[str]) -> str:
+    """What the features of a training set depend on: every text, lemma and rule hit
+    in order, the codes and the model format; not the labels."""
+    digest = hashlib.sha256(json.dumps([MODEL_FORMAT, list(code_ids)]).encode("utf-8"))
+    for record in records:
+        digest.update(json.dumps([record["text"], record["lemmas"], record["rules"], record.get("against", [])],
+                                 ensure_ascii=False).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def save_features(directory: Path, inputs: str, X) -> None:
+    """Keep the feature matrix the model in ``directory`` was trained on (after ``save``)."""
+    import joblib
+
+    tmp = Path(directory) / f".{FEATURES_FILE}.tmp"
+    joblib.dump({"inputs_hash": inputs, "model_sha256": (read_metadata(directory) or {}).get("model_sha256"), "X": X}, tmp)
+    os.replace(tmp, Path(directory) / FEATURES_FILE)
+
+
+def saved_features(directory: Path, inputs: str):
+    """(fitted features, feature matrix) of the saved model if it was trained on
+    exactly these inputs (its labels may differ), else None."""
+    import joblib
+
+    metadata = read_metadata(directory) or {}
+    path = Path(directory) / FEATURES_FILE
+    if metadata.get("inputs_hash") != inputs or not path.exists():
+        return None
+    try:
+        kept = joblib.load(path)
+        model = load(directory)
+    except Exception:  # a damaged or unreadable cache is recomputed, never trusted
+        return None
+    if not isinstance(kept, dict) or kept.get("inputs_hash") != inputs or kept.get("model_sha256") != metadata.get("model_sha256"):
+        return None
+    return model.pipeline.named_steps["features"], kept["X"]
 
 
 def learnable(Y) -> bool:

@@ -90,6 +90,12 @@ def current_model(prepared: TrainingSet, directory: Path, force: bool = False) -
     from casebase.coding import classifier
 
     parents = {c.id: c.parent for c in prepared.codebook.codes.values() if c.parent}
+    # Only the labels changed (a coder changed a decision): the features of the same
+    # texts are the saved model's, not fitted again.
+    all_records = classifier.with_constructed(records, Y, constructed)[0]
+    inputs = model_files.inputs_hash(all_records, prepared.codebook.ids)
+    features = model_files.saved_features(directory, inputs) if saved and saved.get("nlp_pipeline") == prepared.pipeline_name else None
+    features = features or classifier.fit_features(all_records, prepared.codebook.ids)
     model = classifier.train(
         records,
         Y,
@@ -101,10 +107,13 @@ def current_model(prepared: TrainingSet, directory: Path, force: bool = False) -
             "nlp_pipeline": prepared.pipeline_name,
             "created": decision_files.now(),
             "run": run_id(wanted),
+            "inputs_hash": inputs,
         },
         constructed=constructed,
+        features=features,
     )
     model_files.save(model, directory)
+    model_files.save_features(directory, inputs, features[1])
     return model, True
 
 

@@ -257,59 +257,88 @@ class QueueItem:
     rule_hit: bool | None = None
 
 
-def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, list]:
+# A queue's count stops here: counting further would read the whole corpus on every
+# queue page (22 s at 200 k excerpts); the page says "over 1.000" instead: enough to
+# choose a queue by.
+COUNT_LIMIT = 1_000
+
+_SHORT_HEADING = (
+    f"(e.kind = 'heading' and length(trim(e.text)) - length(replace(trim(e.text), ' ', '')) < {active_learning.SHORT_HEADING})"
+)
+
+
+def _uncertain_sql(review: bool) -> str:
+    """One code's suggestions nearest its threshold, in one route class (the router's
+    ``review`` or the rest): walks the index on (code_id, distance) and stops at the limit."""
+    return f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, null as rule_hit
+               from suggestions s join excerpts e on e.id = s.excerpt_id
+               left join routes r on r.excerpt_id = s.excerpt_id
+               where s.code_id = :code and coalesce(r.route, 'review') {'=' if review else '!='} 'review'
+                 and s.excerpt_id not in ({_HUMAN})
+                 and e.kind != 'figure' and not {_SHORT_HEADING}
+               order by s.distance, e.source_id, e.seq
+               limit :limit"""
+
+
+def _uncertain(conn: sqlite3.Connection, code: str | None, wanted: int):
+    """The "uncertain" queue in order, enough of it for ``wanted`` excerpts.
+
+    What one more human label teaches the model most (coding.active_learning):
+    excerpts the router sent to review first; then the codes take turns, each with
+    its prediction nearest the threshold, so the list is not one code's threshold
+    band; figure labels and headings of three words or fewer left out (excerpts with
+    the same text have the same id, so a text is listed once). Turn t
+    holds each code's t-th row, so the first ``wanted`` turns hold at least
+    ``wanted`` excerpts: each code's first ``wanted`` rows are all the turns need,
+    and the other route class is read only when the first runs short."""
+    codes = [code] if code else [row[0] for row in conn.execute("select id from codes order by id")]
+    for review in (True, False):
+        turns = []
+        for code_id in codes:
+            rows = _rows(conn, _uncertain_sql(review), {"code": code_id, "limit": wanted})
+            turns.extend(((turn, code_id), row) for turn, row in enumerate(rows))
+        turns.sort(key=lambda pair: pair[0])
+        yield from (row for _, row in turns)
+
+
+def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, str, dict]:
+    """The queue's rows (one or more per excerpt), its ORDER BY and parameters, for every queue but
+    "uncertain" (``_uncertain``). Each is driven by what bounds it (the decisions,
+    or an index in the queue's order), so reading its first rows does not sort the
+    corpus. A code filter is written into the SQL only when there is one: an
+    ``:code is null or ...`` keeps SQLite from using the index on it."""
     kinds = ", ".join(f"'{k}'" for k in CODED_KINDS)
-    if kind == "uncertain":
-        # What one more human label teaches the model most (coding.active_learning):
-        # excerpts the router sent to review first; then the codes take turns, each
-        # with its prediction nearest the threshold (row_number per code), so the list
-        # is not one code's threshold band; figure labels and headings of three words
-        # or fewer left out. Excerpts with the same text have the same id, so a text is
-        # listed once.
-        return (
-            f"""select excerpt_id, text, source_id, kind, code_id, score, threshold, null as rule_hit from (
-                  select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, s.distance,
-                         e.seq, coalesce(r.route, 'review') as route,
-                         row_number() over (
-                           partition by coalesce(r.route, 'review') = 'review', s.code_id
-                           order by s.distance, e.source_id, e.seq
-                         ) as turn
-                  from suggestions s join excerpts e on e.id = s.excerpt_id
-                  left join routes r on r.excerpt_id = s.excerpt_id
-                  where s.excerpt_id not in ({_HUMAN}) and (:code is null or s.code_id = :code)
-                    and e.kind != 'figure'
-                    and not (e.kind = 'heading' and length(trim(e.text)) - length(replace(trim(e.text), ' ', '')) < {active_learning.SHORT_HEADING})
-                )
-                order by route != 'review', turn, code_id, source_id, seq""",
-            {"code": code},
-        )
+    params = {"code": code, "coder": coder}
+    coded_with = "and e.id in (select excerpt_id from codings where code_id = :code)" if code else ""
     if kind == "disagreement":
+        rule_hit = ("exists (select 1 from rule_hits h where h.excerpt_id = s.excerpt_id and h.code_id = s.code_id"
+                    " and not h.against)")
         return (
-            f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold,
-                       (r.excerpt_id is not null) as rule_hit
+            f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, {rule_hit} as rule_hit
                 from suggestions s join excerpts e on e.id = s.excerpt_id
-                left join (select distinct excerpt_id, code_id from rule_hits where not against) r
-                       on r.excerpt_id = s.excerpt_id and r.code_id = s.code_id
-                where s.excerpt_id not in ({_HUMAN}) and (:code is null or s.code_id = :code)
-                  and (r.excerpt_id is not null) != (s.score >= s.threshold)
-                order by s.distance desc, e.source_id, e.seq""",
-            {"code": code},
+                where s.excerpt_id not in ({_HUMAN}) {'and s.code_id = :code' if code else ''}
+                  and {rule_hit} != (s.score >= s.threshold)
+""",
+            "order by s.distance desc, e.source_id, e.seq",
+            params,
         )
     if kind == "uncoded":
+        # "+e.kind": SQLite walks reading order (source_id, seq) and stops at the limit;
+        # by the index on kind it sorted every excerpt first.
         return (
             f"""select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
                        null as score, null as threshold, null as rule_hit
                 from excerpts e
-                where e.kind in ({kinds}) and e.id not in ({_HUMAN})
-                  and (:code is null or e.id in (select excerpt_id from codings where code_id = :code))
-                order by e.source_id, e.seq""",
-            {"code": code},
+                where +e.kind in ({kinds}) and e.id not in ({_HUMAN}) {coded_with}
+""",
+            "order by e.source_id, e.seq",
+            params,
         )
     if kind == "unjudged":
         # The latest decision per excerpt judged a codebook without this code: the
         # excerpt is not a negative for it, only not yet looked at.
         return (
-            """with latest as (
+            f"""with latest as (
                   select excerpt_id, judged, max(timestamp) from decisions
                   where status != 'unplaced' group by excerpt_id
                 )
@@ -317,26 +346,30 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
                        null as score, null as threshold, null as rule_hit
                 from latest l join excerpts e on e.id = l.excerpt_id join codes c
                 where (' ' || l.judged || ' ') not like ('% ' || c.id || ' %')
-                  and (:code is null or c.id = :code)
-                order by e.source_id, e.seq""",
-            {"code": code},
+                  {'and c.id = :code' if code else ''}
+""",
+            "order by e.source_id, e.seq",
+            params,
         )
     if kind == "double":
         return (
-            """select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
+            f"""with others as (
+                  select distinct excerpt_id from decisions where status != 'unplaced' and coder != :coder
+                  except select excerpt_id from decisions where status != 'unplaced' and coder = :coder
+                )
+                select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
                        null as score, null as threshold, null as rule_hit
-                from excerpts e
-                where e.id in (select excerpt_id from decisions where status != 'unplaced' and coder != :coder)
-                  and e.id not in (select excerpt_id from decisions where status != 'unplaced' and coder = :coder)
-                  and (:code is null or e.id in (select excerpt_id from codings where code_id = :code))
-                order by e.source_id, e.seq""",
-            {"code": code, "coder": coder},
+                from others o cross join excerpts e on e.id = o.excerpt_id
+                where 1 {coded_with}
+""",
+            "order by e.source_id, e.seq",
+            params,
         )
     if kind == "conflict":
         # Coders whose current decisions differ, and no ruling made after them: left
         # out of training until an adjudicator rules (decision_files.Resolution.settled).
         return (
-            """with current as (
+            f"""with current as (
                   select coder, excerpt_id, codes, max(timestamp) as ts from decisions
                   where status != 'unplaced' and coalesce(adjudication, 0) = 0 and excerpt_id is not null
                   group by coder, excerpt_id
@@ -349,13 +382,13 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
                 )
                 select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
                        null as score, null as threshold, null as rule_hit
-                from readings c join excerpts e on e.id = c.excerpt_id
+                from readings c cross join excerpts e on e.id = c.excerpt_id
                 left join rulings r on r.excerpt_id = c.excerpt_id
                 where (r.ts is null or r.ts < c.latest)
-                  and (:code is null or c.excerpt_id in (
-                        select excerpt_id from current where (' ' || codes || ' ') like ('% ' || :code || ' %')))
-                order by e.source_id, e.seq""",
-            {"code": code},
+                  {"and c.excerpt_id in (select excerpt_id from current where (' ' || codes || ' ') like ('% ' || :code || ' %'))" if code else ''}
+""",
+            "order by e.source_id, e.seq",
+            params,
         )
     if kind == "proposed":
         # Excerpts a coder queued for a new code from a candidate theme (coding.new_codes),
@@ -373,14 +406,28 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, lis
     raise ValueError(f"unknown queue {kind!r}")
 
 
+def _stream(conn: sqlite3.Connection, sql: str, params):
+    """The rows as dicts, read from the cursor as they are needed."""
+    cursor = conn.execute(sql, params)
+    columns = [c[0] for c in cursor.description]
+    for row in cursor:
+        yield dict(zip(columns, row))
+
+
 def queue(
     conn: sqlite3.Connection, kind: str, code: str | None = None, coder: str | None = None, limit: int = 50, exclude=()
 ) -> list[QueueItem]:
     """The queue's first ``limit`` excerpts, leaving out the ids in ``exclude`` (the
-    one just coded, the ones a coder skipped)."""
-    sql, params = _queue_sql(kind, code, coder)
+    one just coded, the ones a coder skipped). Reads only as far as it needs."""
+    if kind == "uncertain":
+        rows = _uncertain(conn, code, limit + len(exclude))
+    elif kind in QUEUES:
+        sql, order, params = _queue_sql(kind, code, coder)
+        rows = _stream(conn, f"{sql} {order}", params)
+    else:
+        raise ValueError(f"unknown queue {kind!r}")
     items, seen = [], set(exclude)
-    for row in _rows(conn, sql, params):
+    for row in rows:
         # One line per excerpt: an excerpt near the cut for two codes is one thing to read.
         if row["excerpt_id"] in seen:
             continue
@@ -392,11 +439,44 @@ def queue(
     return items
 
 
+def _count_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, dict]:
+    """The excerpts of a queue, unordered (what counting it needs)."""
+    if kind == "uncertain":
+        return (
+            f"""select s.excerpt_id from suggestions s join excerpts e on e.id = s.excerpt_id
+                where s.excerpt_id not in ({_HUMAN}) {'and s.code_id = :code' if code else ''}
+                  and e.kind != 'figure' and not {_SHORT_HEADING}""",
+            {"code": code},
+        )
+    if kind == "disagreement":
+        # A rule fired and the model said no, or the model said yes and no rule fired:
+        # each half read from what finds it (the rule hits; the index of the model's
+        # positive calls), not from every score.
+        only = "and s.code_id = :code" if code else ""
+        return (
+            f"""select h.excerpt_id from rule_hits h
+                cross join suggestions s on s.excerpt_id = h.excerpt_id and s.code_id = h.code_id
+                where not h.against and s.score < s.threshold and h.excerpt_id not in ({_HUMAN}) {only.replace("s.", "h.")}
+                union all
+                select s.excerpt_id from suggestions s
+                where s.score >= s.threshold and s.excerpt_id not in ({_HUMAN}) {only}
+                  and not exists (select 1 from rule_hits h where h.excerpt_id = s.excerpt_id
+                                  and h.code_id = s.code_id and not h.against)""",
+            {"code": code},
+        )
+    sql, _, params = _queue_sql(kind, code, coder)
+    return f"select excerpt_id from ({sql})", params
+
+
 def queue_counts(conn: sqlite3.Connection, code: str | None = None, coder: str | None = None) -> dict[str, int]:
+    """Excerpts per queue, each counted up to ``COUNT_LIMIT + 1`` (more means "over
+    COUNT_LIMIT"): a count reads no further than that, whatever the corpus's size."""
     counts = {}
     for kind in QUEUES:
-        sql, params = _queue_sql(kind, code, coder)
-        counts[kind] = conn.execute(f"select count(distinct excerpt_id) from ({sql})", params).fetchone()[0]
+        sql, params = _count_sql(kind, code, coder)
+        counts[kind] = conn.execute(
+            f"select count(*) from (select distinct excerpt_id from ({sql}) limit {COUNT_LIMIT + 1})", params
+        ).fetchone()[0]
     return counts
 
 

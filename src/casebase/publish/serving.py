@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
 import shutil
 import sqlite3
@@ -345,12 +346,19 @@ def reapply_decisions(conn: sqlite3.Connection, coding: CodingSettings) -> int:
     book = codebook_mod.load(coding.codebook)
     if book.version != version:
         return 0  # the next build places them; the pages say the codebook changed
-    ids = {row[0] for row in conn.execute("select id from excerpts")}
-    missing = [
-        d
-        for d in decision_files.read_all(coding.coding_dir)
-        if (d.coder, d.adjudication, d.line) not in held and d.excerpt_id in ids and d.codebook_version == version
+    candidates = [
+        d for d in decision_files.read_all(coding.coding_dir)
+        if (d.coder, d.adjudication, d.line) not in held and d.codebook_version == version
     ]
+    # Only the candidates' excerpts are looked up (not every id of a million-excerpt corpus).
+    ids = {
+        row[0]
+        for row in conn.execute(
+            "select id from excerpts where id in (select value from json_each(?))",
+            (json.dumps(sorted({d.excerpt_id for d in candidates})),),
+        )
+    }
+    missing = [d for d in candidates if d.excerpt_id in ids]
     for decision in sorted(missing, key=lambda d: d.timestamp):
         coding_db.apply_decision(conn, decision, book)
     return len(missing)

@@ -234,6 +234,9 @@ def create_agreement_table(db: sqlite_utils.Database) -> None:
     db["agreement"].create(AGREEMENT_COLUMNS, foreign_keys=[("code_id", "codes", "id")], if_not_exists=True)
 
 
+POSITIVE_SUGGESTIONS = "idx_suggestions_positive"
+
+
 def create_indexes(db: sqlite_utils.Database) -> None:
     excerpts = db["excerpts"]
     excerpts.create_index(["source_id", "seq"], unique=True)
@@ -252,6 +255,9 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     db["rule_hits"].create_index(["excerpt_id"], if_not_exists=True)
     db["suggestions"].create_index(["code_id", "distance"])
     db["suggestions"].create_index(["distance"])
+    # The model's positive calls, for counting the rule/model disagreement queue
+    # without reading every score (coding_db.queue_counts).
+    db.execute(f"create index if not exists {POSITIVE_SUGGESTIONS} on suggestions(code_id, excerpt_id) where score >= threshold")
     db["decisions"].create_index(["excerpt_id"])
     db["decisions"].create_index(["coder"])
     excerpts.enable_fts(["text", "lemmas"], tokenize=FTS_TOKENIZE, create_triggers=True)

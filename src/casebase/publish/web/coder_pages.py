@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import re
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -259,12 +260,32 @@ def coding_link(datasette, excerpt_id: str | None, request=None) -> Markup | Non
     ).format(PREFIX, excerpt_id)
 
 
+# codebook.yaml as last read, by the file's state: reading and checking it costs more
+# than the rest of a coding page (0.1-0.2 s), and every page and save needs it.
+_CODEBOOKS: dict[str, tuple[tuple, codebook_mod.Codebook]] = {}
+
+
+def _file_state(path) -> tuple | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def _load_codebook(settings) -> tuple[codebook_mod.Codebook | None, str | None]:
     """codebook.yaml as it is now, or None and why (a half-edited file)."""
+    key, before = str(settings.codebook), _file_state(settings.codebook)
+    held = _CODEBOOKS.get(key)
+    if held is not None and before is not None and held[0] == before:
+        return held[1], None
     try:
-        return codebook_mod.load(settings.codebook), None
+        book = codebook_mod.load(settings.codebook)
     except CasebaseError as exc:
         return None, str(exc)
+    if before is not None and _file_state(settings.codebook) == before:
+        _CODEBOOKS[key] = (before, book)  # not changed while it was read
+    return book, None
 
 
 def _page_data(conn, excerpt_id: str, coder: str, blind: bool, book) -> dict | None:
@@ -555,6 +576,11 @@ async def queue_page(datasette, request):
             "code": code,
             "blind": walk.blind,
             "queues": coding_db.QUEUES,
+            # A queue counted to its limit says so (coding_db.queue_counts).
+            "count_text": {
+                key: f"over {coding_db.COUNT_LIMIT:,}".replace(",", ".") if n > coding_db.COUNT_LIMIT else str(n)
+                for key, n in context["counts"].items()
+            },
             "code_by_id": {c["id"]: c for c in context["codes"]},
             "queue_query": walk.query(),
             "skipped": len(walk.skip),

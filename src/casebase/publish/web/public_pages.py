@@ -18,6 +18,7 @@ or ``Markup.format``, which escapes its arguments.
 from __future__ import annotations
 
 import json
+import os
 import re
 from urllib.parse import urlencode
 
@@ -53,12 +54,64 @@ def _colour(value: str | None) -> str:
     return value if value and _COLOUR.match(value) else GREY
 
 
-async def _codes(db) -> dict[str, dict]:
-    """The codebook by id, in codebook order (an older build without codes: empty)."""
+# What the cells of a page read for every row (the codebook, the model's codes, the
+# cases' theme counts), kept per state of the database file: a table page of 100
+# rows issues a fixed number of queries, not a few per row. A rebuild serves a new
+# file and a coder's save changes this one, so either reads them again.
+_PER_FILE: dict[tuple[str, str], tuple[tuple, object]] = {}
+
+
+def _file_state(db) -> tuple | None:
+    if not getattr(db, "path", None):
+        return None
+    try:
+        stat = os.stat(db.path)
+    except OSError:
+        return None
+    return id(db), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+async def _per_file(db, what: str, load):
+    state = _file_state(db)
+    key = (str(getattr(db, "path", None)), what)
+    held = _PER_FILE.get(key)
+    if state is not None and held is not None and held[0] == state:
+        return held[1]
+    value = await load(db)
+    if state is not None:
+        _PER_FILE[key] = (state, value)
+    return value
+
+
+async def _load_codes(db) -> dict[str, dict]:
     if not await db.table_exists("codes"):
         return {}
     rows = await db.execute("select id, label_da, parent_id, colour, depth from codes order by position")
     return {row["id"]: {**dict(row), "colour": _colour(row["colour"])} for row in rows}
+
+
+async def _codes(db) -> dict[str, dict]:
+    """The codebook by id, in codebook order (an older build without codes: empty)."""
+    return await _per_file(db, "codes", _load_codes)
+
+
+async def _load_trained_codes(db) -> set[str]:
+    if not await db.table_exists("model_runs"):
+        return set()
+    found = (
+        await db.execute(
+            "select r.trained_codes from build_info b join model_runs r on r.id = b.value where b.key = 'model_run'"
+        )
+    ).first()
+    return set((found[0] or "").split()) if found else set()
+
+
+async def _load_case_theme_counts(db) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    if await db.table_exists("case_codes"):
+        for r in await db.execute("select case_id, code_id, excerpts from case_codes"):
+            counts.setdefault(r["case_id"], {})[r["code_id"]] = r["excerpts"]
+    return counts
 
 
 def casefold(text):
@@ -129,6 +182,12 @@ def render_cell(row, value, column, table, database, datasette):
         cell = _query_cell(row, value, column, database, datasette)
         if cell is not None:
             return cell
+        if column == "oprindelse" and isinstance(value, str) and value.startswith("["):
+            try:
+                origins = json.loads(value)
+            except ValueError:
+                return None
+            return ", ".join(ORIGINS_DA.get(o, str(o)) for o in origins) if isinstance(origins, list) else None
         if column in ("kode", "kode_b") and isinstance(value, str):
             return _code_cell(value, database, datasette)
         if column == "uddrag" and isinstance(value, str):
@@ -213,11 +272,11 @@ def _codes_cell(row, value: str, table, database, datasette):
             return None
         origins, counts = {}, {}
         if excerpt_id:
-            for r in await db.execute("select code_id, origin, score from codings where excerpt_id = ?", [excerpt_id]):
-                origins[r["code_id"]] = (r["origin"], r["score"])
-        if case_id and await db.table_exists("case_codes"):
-            for r in await db.execute("select code_id, excerpts from case_codes where case_id = ?", [case_id]):
-                counts[r["code_id"]] = r["excerpts"]
+            # The excerpt table's origins, or a canned query's (Søg, context, reading order).
+            column = next((k for k in ("origins", "oprindelse") if k in keys), None)
+            origins = await _origins(db, excerpt_id, ids, row[column] if column else None)
+        if case_id:
+            counts = (await _per_file(db, "case_theme_counts", _load_case_theme_counts)).get(case_id, {})
         if not ids:
             return Markup('<span style="color:#999">–</span>')
         return Markup("").join(
@@ -231,6 +290,27 @@ def _codes_cell(row, value: str, table, database, datasette):
         )
 
     return inner()
+
+
+async def _origins(db, excerpt_id: str, ids: list[str], row_origins: str | None) -> dict[str, tuple]:
+    """(origin, score) of each of an excerpt's codes, from its row where the row says
+    it: one origin for all, or the model's and the rules' (the model codes the codes
+    it was trained for, the rules the rest). Only an excerpt that mixes a human's
+    codes with others (a code added after the decision) is read from ``codings``.
+    The score of a model's coding is on the excerpt's row and coding pages."""
+    try:
+        found = json.loads(row_origins) if row_origins else None
+    except ValueError:
+        found = None
+    if isinstance(found, list) and len(found) == 1:
+        return {i: (found[0], None) for i in ids}
+    if isinstance(found, list) and set(found) <= {"model", "rule"}:
+        trained = await _per_file(db, "trained_codes", _load_trained_codes)
+        return {i: ("model" if i in trained else "rule", None) for i in ids}
+    return {
+        r["code_id"]: (r["origin"], r["score"])
+        for r in await db.execute("select code_id, origin, score from codings where excerpt_id = ?", [excerpt_id])
+    }
 
 
 def _code_cell(value: str, database, datasette):
