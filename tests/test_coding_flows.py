@@ -89,16 +89,17 @@ async def test_save_and_next_follows_the_filtered_queue_and_says_when_it_is_done
     assert query == {"queue": ["uncertain"], "code": ["to_go"]}
 
     # A small queue walked to its end: the last save lands on a Danish "done" with a way back.
-    small = queue_ids(conn, "disagreement")
+    # (The excerpts the model codes digital shift and no person has coded: a handful.)
+    small = queue_ids(conn, "uncoded", "digital_shift")
     assert 1 < len(small) < 10
     for excerpt in small:
-        page = await open_page(datasette, cookies, f"/-/casebase/code/{excerpt}?queue=disagreement")
+        page = await open_page(datasette, cookies, f"/-/casebase/code/{excerpt}?queue=uncoded&code=digital_shift")
         response = await post(datasette, cookies, excerpt, form_of(page), action="next")
         path, query = location(response)
     assert path == f"/-/casebase/code/{small[-1]}" and query["done"] == ["1"] and query["saved"] == ["1"]
     done = await open_page(datasette, cookies, response.headers["location"])
-    assert "Der er ikke flere uddrag i køen »Regler og model er uenige«" in done
-    assert 'href="/-/casebase/queue?queue=disagreement">← Tilbage til kodekøen</a>' in done
+    assert "Der er ikke flere uddrag i køen »Ikke kodet af et menneske«" in done
+    assert 'href="/-/casebase/queue?queue=uncoded&amp;code=digital_shift">← Tilbage til kodekøen</a>' in done
     assert [r.excerpt_id for r in csv_rows(root, "anna")] == [first, *small]
 
 

@@ -400,7 +400,8 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, str
                 where (:code is null or q.code_id = :code)
                   and not exists (select 1 from decisions d where d.excerpt_id = q.excerpt_id and d.status != 'unplaced'
                                   and (' ' || d.judged || ' ') like ('% ' || q.code_id || ' %'))
-                order by q.timestamp, q.rowid""",
+""",
+            "order by q.timestamp, q.rowid",
             {"code": code},
         )
     raise ValueError(f"unknown queue {kind!r}")
