@@ -195,11 +195,12 @@ def test_a_failed_retrain_says_so_in_danish(site):
             sources.write_text("sources: [ikke: afsluttet\n", encoding="utf-8")
             page.click("text=Gen-træn modellen")
             page.wait_for_url("**/-/casebase/queue")
-            for _ in range(600):  # the build fails at reading sources.yaml, within seconds
-                if page.get_attribute("#retrain", "data-state") == "failed":
-                    break
-                page.wait_for_timeout(200)
-                page.reload()
+            # The banner follows the build without a reload (it asks the server every two
+            # seconds); the build fails at reading sources.yaml, within seconds.
+            page.wait_for_function("document.getElementById('retrain').dataset.state === 'failed'", timeout=120_000)
+            followed = page.inner_text("#retrain-status")
+            assert "Gen-træningen fejlede" in followed and "sources.yaml" in followed and "Genindlæs siden" in followed
+            page.reload()
         finally:
             sources.write_text(original, encoding="utf-8")
         status = page.inner_text("#retrain-status")

@@ -122,7 +122,15 @@ def cli():
 @codebook_option
 @db_option
 @click.option("--force", is_flag=True, help="Build even if no input changed since the last build.")
-def build(corpus: Path, codebook: Path, db_path: Path, force: bool):
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "line", "json", "none"]),
+    default="auto",
+    show_default=True,
+    help="How far each stage has come, on stderr: one updating Danish line (auto: at a terminal), "
+    "JSON lines (what the coding server's retrain reads), or nothing.",
+)
+def build(corpus: Path, codebook: Path, db_path: Path, force: bool, progress: str):
     """Build the database from the corpus and code every excerpt.
 
     Does nothing when no input (corpus, codebook, coding files, model, casebase
@@ -137,11 +145,9 @@ def build(corpus: Path, codebook: Path, db_path: Path, force: bool):
     if not force and fingerprint.up_to_date(corpus, codebook, db_path)[0]:
         click.echo(f"Up to date: {db_path} was built from exactly these inputs (use --force to rebuild)")
         return
-    # The bar is for a person at a terminal; in logs and pipes it would only be noise.
-    with click.progressbar(
-        length=len(pipeline.STAGES), label="Bygger", file=sys.stderr, hidden=not sys.stderr.isatty()
-    ) as bar:
-        report = pipeline.build(corpus, db_path, codebook, on_stage=lambda name: bar.update(1))
+    from casebase.progress import Progress
+
+    report = pipeline.build(corpus, db_path, codebook, progress=Progress(_progress_shown(progress)))
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(report.kinds.items()))
     origins = ", ".join(f"{count} {origin}" for origin, count in sorted(report.origins.items()))
     click.echo(f"Built {report.db_path}: {report.sources} sources, {report.excerpts} excerpts ({kinds}), {report.cases} cases")
@@ -155,6 +161,24 @@ def build(corpus: Path, codebook: Path, db_path: Path, force: bool):
         click.echo(f"Model: {report.model_run} ({'retrained' if report.retrained else 'unchanged, reused'})")
     timings = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.seconds.items())
     click.echo(f"Stages: {timings}; NLP: {report.pipeline}")
+
+
+def _progress_shown(mode: str):
+    """Where a build's progress goes. The updating line is for a person at a terminal;
+    in logs and pipes it would only be noise."""
+    if mode == "auto":
+        mode = "line" if sys.stderr.isatty() else "none"
+    if mode == "json":
+        return lambda step: print(step.json(), file=sys.stderr, flush=True)
+    if mode == "line":
+
+        def show(step):
+            # One line per stage, rewritten in place until the stage ends.
+            sys.stderr.write("\r\033[K" + step.danish() + ("\n" if step.finished else ""))
+            sys.stderr.flush()
+
+        return show
+    return None
 
 
 @cli.command()

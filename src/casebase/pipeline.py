@@ -17,7 +17,6 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from casebase import __version__
 from casebase.coding import agreement, codebook as codebook_mod, decision_files, evaluation, final_codes, model_files, new_codes, sampling, training
@@ -26,9 +25,9 @@ from casebase.coding.scoring import Scores
 from casebase.ingest import reading, sources
 from casebase.nlp import analysis, analysis_cache, workers
 from casebase.errors import CasebaseError
+from casebase.progress import Progress
 from casebase.store import database, fingerprint, summaries
 
-STAGES = ("sources", "nlp", "coding", "store")
 
 
 @dataclass
@@ -52,38 +51,45 @@ def build(
     corpus_dir: Path,
     db_path: Path,
     codebook_path: Path | None = None,
-    on_stage: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     processes: int | None = None,
 ) -> BuildReport:
-    """Build the database; the old file is replaced only when the whole build succeeded."""
+    """Build the database; the old file is replaced only when the whole build succeeded.
+    ``progress`` hears how far each stage has come."""
     corpus_dir = Path(corpus_dir)
     codebook_path = Path(codebook_path) if codebook_path else corpus_dir.parent / "codebook.yaml"
     report = BuildReport(db_path=Path(db_path))
     processes = processes or workers.default_processes()
     cache_file = analysis_cache.cache_path(report.db_path)
     sources_fingerprint = fingerprint.sources_part(corpus_dir, codebook_path)
-    timer = StageTimer(report, on_stage)
+    timer = StageTimer(report)
+    progress = progress or Progress()
     codebook = codebook_mod.load(codebook_path)
 
     with database.atomic_database(report.db_path) as db:
         database.create_schema(db)
         database.write_codebook(db, codebook)
-        ingest_and_analyse(db, corpus_dir, codebook, cache_file, processes, report, timer)
+        progress.start("read")
+        ingest_and_analyse(db, corpus_dir, codebook, cache_file, processes, report, timer, progress)
         timer.done("sources")
         timer.done("nlp")
 
+        progress.start("train")
         training_set = training.for_database(db, corpus_dir, codebook, report.pipeline)
         model_directory = training.models_dir(report.db_path)
         model, report.retrained = training.current_model(training_set, model_directory)
-        code_excerpts(db, training_set, model, processes, cache_file, report, timer)
+        progress.start("code", total=sum(report.kinds.values()))
+        code_excerpts(db, training_set, model, processes, cache_file, report, timer, progress)
         oof = out_of_fold(training_set, model_directory, compute=False)
         agreement_rows = agreement.cached_rows(training_set, oof, cache_file)
         timer.done("coding")
 
+        progress.start("store")
         store_results(db, training_set, model, model_directory, agreement_rows)
         database.write_queued(db, new_codes.read_queued(corpus_dir / "coding", codebook))
         write_build_info(db, report, codebook, model, sources_fingerprint)
     timer.done("store")
+    progress.end()
 
     report.model_run = model.metadata["run"] if model else None
     report.decisions = len(training_set.resolution.placed)
@@ -212,19 +218,30 @@ def evaluate(corpus_dir: Path, codebook_path: Path, db_path: Path, folds: int, a
     return figures, training_set.codebook
 
 
-def ingest_and_analyse(db, corpus_dir: Path, codebook, cache_file: Path, processes: int, report: BuildReport, timer: StageTimer) -> None:
+def ingest_and_analyse(
+    db, corpus_dir: Path, codebook, cache_file: Path, processes: int, report: BuildReport, timer: StageTimer, progress: Progress
+) -> None:
     """Stages ingest and nlp, streamed: every source read a batch at a time, each batch
     analysed (in worker processes while the previous one is written) and stored."""
+    listed = sources.load_sources(corpus_dir)
+    # How far the pass has come is told by the text read against the files' sizes:
+    # how many excerpts a source gives is known only once it is cut.
+    sizes = [_size(source.path) for source in listed]
+    whole, before = max(sum(sizes), 1), 0
     with analysis.Analyser(codebook, cache_file, processes) as analyser:
-        for source in sources.load_sources(corpus_dir):
+        for source, size in zip(listed, sizes):
             source_reading = reading.SourceReading(source, cache_file.parent)
             batches = timer.timed_iter("sources", ((b, [e.text for e in b]) for b in source_reading.batches()))
+            read = 0
             for excerpts, lemmas, hits in analyser.stream(batches):
                 with timer.timed("store"):
                     database.write_excerpts(db, excerpts, lemmas)
                     database.write_rule_hits(db, _rule_hit_rows(excerpts, hits))
                 for excerpt in excerpts:
                     report.kinds[excerpt.kind] = report.kinds.get(excerpt.kind, 0) + 1
+                    read += len(excerpt.text.encode("utf-8"))
+                progress.advance(len(excerpts), share=(before + min(read, 0.99 * size)) / whole)
+            before += size
             with timer.timed("store"):
                 database.write_source(db, source, source_reading.sha256, source_reading.count, source_reading.cases, source_reading.cleaned_text)
             report.sources += 1
@@ -240,6 +257,13 @@ def ingest_and_analyse(db, corpus_dir: Path, codebook, cache_file: Path, process
     db["rule_hits"].create_index(["excerpt_id"])
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # the source's own reading names the file
+
+
 def _rule_hit_rows(excerpts, hits):
     for excerpt, found in zip(excerpts, hits):
         for h in found:
@@ -249,7 +273,9 @@ def _rule_hit_rows(excerpts, hits):
             }
 
 
-def code_excerpts(db, training_set: training.TrainingSet, model, processes: int, cache_file: Path, report: BuildReport, timer: StageTimer) -> None:
+def code_excerpts(
+    db, training_set: training.TrainingSet, model, processes: int, cache_file: Path, report: BuildReport, timer: StageTimer, progress: Progress
+) -> None:
     """Stage coding: a second pass over the stored excerpts gives each its final codes
     (human decisions, then the model, then the rules) and the model's suggestions."""
     codebook, resolution = training_set.codebook, training_set.resolution
@@ -275,6 +301,7 @@ def code_excerpts(db, training_set: training.TrainingSet, model, processes: int,
                     database.write_suggestions(db, final_codes.suggestion_rows(inputs, assignment.scores, model.thresholds))
             for row in assignment.codings:
                 report.origins[row["origin"]] = report.origins.get(row["origin"], 0) + 1
+            progress.advance(len(inputs))
     finally:
         if scorer:
             scorer.close()
@@ -316,9 +343,8 @@ class StageTimer:
     interleave, so reading and writing are timed where they happen and the NLP
     gets the rest of the pass (the time spent waiting for the analysis)."""
 
-    def __init__(self, report: BuildReport, on_stage: Callable[[str], None] | None):
+    def __init__(self, report: BuildReport):
         self.report = report
-        self.on_stage = on_stage
         self.spent: dict[str, float] = {}
         self.last = time.perf_counter()
         self.writing_seen = 0.0
@@ -356,5 +382,3 @@ class StageTimer:
             seconds[stage] = elapsed + writing
         if stage != "sources":
             self.last, self.writing_seen = now, writing
-        if self.on_stage:
-            self.on_stage(stage)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 from casebase.coding import decision_files
+from casebase.progress import Step
 
 
 class Retraining:
@@ -45,6 +47,9 @@ class Retraining:
             str(codebook),
             "--db",
             str(db),
+            # How far the build has come, a JSON line at a time on stderr (casebase.progress).
+            "--progress",
+            "json",
         ]
         # Guards _status: the request threads read it while the build's thread writes it.
         self._lock = threading.Lock()
@@ -65,16 +70,30 @@ class Retraining:
             return True
 
     def _run(self) -> None:
-        process = subprocess.run(self.command, capture_output=True, text=True)
-        output = process.stdout.strip()
+        # stdout is a few summary lines, kept in a file so that reading stderr as it
+        # comes can never block on a full pipe.
+        with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stdout:
+            process = subprocess.Popen(self.command, stdout=stdout, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+            errors = []
+            for line in process.stderr:
+                step = Step.from_json(line)
+                if step is None:
+                    errors.append(line)
+                else:
+                    with self._lock:
+                        self._status["progress"] = step
+            returncode = process.wait()
+            stdout.seek(0)
+            output = stdout.read().strip()
+        stderr = "".join(errors)
         with self._lock:
             self._status.update(
                 running=False,
                 finished=decision_files.now(),
-                ok=process.returncode == 0,
-                unchanged=process.returncode == 0 and output.startswith(UP_TO_DATE),
-                error=None if process.returncode == 0 else first_error(process.stderr, process.returncode),
-                output="\n".join(part for part in (output, process.stderr.strip()) if part),
+                ok=returncode == 0,
+                unchanged=returncode == 0 and output.startswith(UP_TO_DATE),
+                error=None if returncode == 0 else first_error(stderr, returncode),
+                output="\n".join(part for part in (output, stderr.strip()) if part),
             )
 
     def banner(self, served: dict[str, str]) -> dict:
@@ -92,7 +111,9 @@ class Retraining:
             return {"state": "", "text": ""}
         who = f"startet kl. {clock(status['started'])} af {status['by']}"
         if status["running"]:
-            state, text = "running", f"Gen-træning i gang ({who}). Siderne viser den nye model, når den er taget i brug."
+            step = status.get("progress")
+            doing = f" {step.danish()}." if step else ""
+            state, text = "running", f"Gen-træning i gang ({who}).{doing} Siderne viser den nye model, når den er taget i brug."
         elif not status["ok"]:
             state, text = "failed", f"Gen-træningen fejlede kl. {clock(status['finished'])} ({who}); den gamle model er stadig i brug."
         elif status["unchanged"]:

@@ -64,6 +64,7 @@ def routes():
         (rf"^{PREFIX}/queue$", queue_page),
         (rf"^{PREFIX}/next$", next_page),
         (rf"^{PREFIX}/retrain$", retrain),
+        (rf"^{PREFIX}/retrain/status$", retrain_status),
     ]
 
 
@@ -615,6 +616,17 @@ async def retrain(datasette, request):
         draft = [("draft", "1"), *(("codes", c) for c in form.get("codes", []) if c), ("note", login.form_value(form, "note"))]
         return Response.redirect(f"{PREFIX}/code/{excerpt_id}?{walk.query(*draft)}")
     return Response.redirect(login.safe_next(login.form_value(form, "next") or f"{PREFIX}/queue"))
+
+
+async def retrain_status(datasette, request):
+    """The retrain banner as JSON, for the pages to follow a running build's progress
+    without a reload (``_casebase_retrain.html``)."""
+    if await login.coder(datasette, request) is None:
+        raise Forbidden("Kun indloggede kodere kan se gen-træningen.")
+    served = await _run(datasette, coding_db.build_info)
+    banner = _retraining(datasette).banner(served)
+    return Response.json({"state": banner["state"], "text": banner["text"], "error": banner.get("error")},
+                         headers={"Cache-Control": "no-store"})
 
 
 # --- "✎ kod" in Datasette's pages -----------------------------------------------------

@@ -1,0 +1,165 @@
+"""A build's progress: the steps a build reports, the Danish line a terminal shows, the
+JSON lines the coding server's retrain reads, and the retrain banner that follows them."""
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from casebase.progress import Progress, Step, duration, number
+from casebase.publish import retraining, serving
+from conftest import METADATA, PASSWORDS, REPO_CODEBOOK
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_stage_with_a_total_estimates_the_time_left_from_its_pace():
+    clock, steps = Clock(), []
+    progress = Progress(steps.append, every=1.0, clock=clock)
+    progress.start("code", total=1000)
+    clock.now = 10.0
+    progress.advance(250)
+    clock.now = 10.5
+    progress.advance(10)  # within a second of the last report: not reported
+    clock.now = 20.0
+    progress.advance(240)
+    progress.end()
+    assert [(s.done, s.left, s.finished) for s in steps] == [(0, None, False), (250, 30.0, False), (500, 20.0, False), (1000, 0.0, True)]
+    assert steps[1].danish() == "Koder uddragene: 250 af 1.000 uddrag, ca. 30 s tilbage"
+    assert steps[-1].danish() == "Koder uddragene: 1.000 uddrag, færdig på 20 s"
+
+
+def test_a_stage_without_a_total_goes_by_its_share_and_a_new_stage_ends_the_last():
+    clock, steps = Clock(), []
+    progress = Progress(steps.append, every=0.0, clock=clock)
+    progress.start("read")
+    clock.now = 30.0
+    progress.advance(1200, share=0.25)
+    assert steps[-1].danish() == "Læser og analyserer teksterne: 1.200 uddrag (25 % af teksterne), ca. 1 min 30 s tilbage"
+    progress.start("train")
+    assert steps[-2].finished and steps[-2].stage == "read" and steps[-2].done == 1200
+    assert steps[-1].danish() == "Træner modellen …"
+    assert Step.from_json(steps[-1].json()) == steps[-1]
+    assert Step.from_json("Error: something else") is None and Step.from_json('{"progress": 5}') is None
+
+
+def test_numbers_and_durations_read_the_danish_way():
+    assert number(1234567) == "1.234.567" and number(12) == "12"
+    assert [duration(s) for s in (0.4, 59, 61, 3600 + 5 * 60 + 1)] == ["0 s", "59 s", "1 min 1 s", "1 t 5 min"]
+
+
+def _build(corpus, db, *options, **run):
+    streams = run or {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    return subprocess.run(
+        [sys.executable, "-m", "casebase", "build", "--corpus", str(corpus), "--codebook", str(REPO_CODEBOOK),
+         "--db", str(db), *options], text=True, **streams)
+
+
+def test_build_reports_each_stage_as_json_lines(corpus_copy, tmp_path):
+    result = _build(corpus_copy, tmp_path / "casebase.db", "--progress", "json")
+    assert result.returncode == 0, result.stderr
+    steps = [Step.from_json(line) for line in result.stderr.splitlines()]
+    assert None not in steps and steps
+    stages = [s.stage for s in steps if s.finished]
+    assert stages == ["read", "train", "code", "store"]
+    excerpts = sqlite3.connect(tmp_path / "casebase.db").execute("select count(*) from excerpts").fetchone()[0]
+    for stage in stages:
+        done = [s.done for s in steps if s.stage == stage]
+        assert done == sorted(done), stage  # never goes back
+    reading = [s for s in steps if s.stage == "read"]
+    assert reading[-1].done == excerpts and all(0 <= (s.share or 0) <= 1 for s in reading)
+    coding = [s for s in steps if s.stage == "code"]
+    assert {s.total for s in coding} == {excerpts} and coding[-1].done == excerpts
+    # The summary on stdout is unchanged, and nothing else was written to stderr.
+    assert result.stdout.startswith(f"Built {tmp_path / 'casebase.db'}")
+
+
+def test_at_a_terminal_the_build_shows_one_danish_line_per_stage(corpus_copy, tmp_path):
+    # stderr is a real terminal (a pseudo-terminal), as for a person who runs the build.
+    leader, follower = os.openpty()
+    try:
+        result = _build(corpus_copy, tmp_path / "casebase.db", stdin=subprocess.DEVNULL, stderr=follower, stdout=subprocess.PIPE)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: all is read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    assert result.returncode == 0
+    lines = [part.rstrip("\r").split("\r")[-1].replace("\x1b[K", "") for part in shown.decode("utf-8").split("\n") if part.strip()]
+    assert [line.split(":")[0] for line in lines] == [
+        "Læser og analyserer teksterne", "Træner modellen", "Koder uddragene", "Skriver databasen"]
+    assert re.fullmatch(r"Koder uddragene: [\d.]+ uddrag, færdig på .+", lines[2])
+    # Without a terminal (a pipe, a log) nothing is shown.
+    assert _build(corpus_copy, tmp_path / "again.db").stderr == ""
+
+
+# A stand-in for 'casebase build --progress json': it reports the coding stage half
+# done, then waits for the test to let it finish.
+FAKE_BUILD = """
+import json, pathlib, sys, time
+step = {"stage": "code", "done": 10, "total": 20, "share": None, "seconds": 4.0, "left": 4.0, "finished": False}
+print(json.dumps({"progress": step}), file=sys.stderr, flush=True)
+print("a warning of the build's own", file=sys.stderr, flush=True)
+while not pathlib.Path(sys.argv[1]).exists():
+    time.sleep(0.05)
+print("Built it")
+"""
+
+
+def _wait_for(condition, what):
+    for _ in range(600):  # patience, not a timing assertion: the condition is what is tested
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_the_retrain_banner_follows_the_builds_progress(tmp_path):
+    release = tmp_path / "release"
+    retrain = retraining.Retraining(tmp_path / "corpus", tmp_path / "codebook.yaml", str(tmp_path / "casebase.db"))
+    assert retrain.command[-2:] == ["--progress", "json"]
+    retrain.command = [sys.executable, "-c", FAKE_BUILD, str(release)]
+    assert retrain.start(by="anna")
+    _wait_for(lambda: "progress" in retrain.status(), "the build's first step read")
+    banner = retrain.banner({})
+    assert banner["state"] == "running"
+    assert "Koder uddragene: 10 af 20 uddrag, ca. 4 s tilbage." in banner["text"]
+    release.touch()
+    _wait_for(lambda: not retrain.status()["running"], "the build ended")
+    status = retrain.status()
+    assert status["ok"] and "progress" not in status["output"]
+    assert status["output"] == "Built it\na warning of the build's own"
+
+
+async def test_the_retrain_status_answers_coders_only(coding_site):
+    root, settings = coding_site
+    datasette = serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
+    assert (await datasette.client.get("/-/casebase/retrain/status")).status_code == 403
+    page = await datasette.client.get("/-/casebase/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    cookies = {"ds_csrftoken": page.cookies["ds_csrftoken"]}
+    answer = await datasette.client.post(
+        "/-/casebase/login", data={"name": "anna", "password": PASSWORDS["anna"], "csrftoken": token}, cookies=cookies)
+    cookies["ds_actor"] = answer.cookies["ds_actor"]
+    status = await datasette.client.get("/-/casebase/retrain/status", cookies=cookies)
+    assert status.status_code == 200 and status.json() == {"state": "", "text": "", "error": None}
+    assert "no-store" in status.headers["cache-control"]
