@@ -48,21 +48,32 @@ def matcher(book):
 PASSWORDS = {"anna": "anna-koder-1", "bo": "bo-koder-22"}
 
 
-@pytest.fixture
-def coding_site(tmp_path, built_db):
-    """A private copy of the built seed database, its model, the corpus and the
-    codebook, with two coder accounts: what 'casebase serve --coding' serves."""
+def make_coding_site(site: Path, built_db: Path):
+    """A private copy of the built seed database, its model and analyses, the corpus and
+    the codebook, with two coder accounts, in ``site``: what 'casebase serve --coding'
+    serves. Returns the folder and its CodingSettings."""
     from casebase.publish import coders
     from casebase.publish import serving
 
-    site = tmp_path / "site"
     shutil.copytree(CORPUS, site / "corpus")
     shutil.copy(REPO_CODEBOOK, site / "codebook.yaml")
     (site / "db").mkdir()
     shutil.copy(built_db, site / "db" / "casebase.db")
-    if (built_db.parent / "models").exists():
-        shutil.copytree(built_db.parent / "models", site / "db" / "models")
+    for folder in ("models", "cache"):  # a retrain reuses the build's model and analyses
+        if (built_db.parent / folder).exists():
+            shutil.copytree(built_db.parent / folder, site / "db" / folder)
     for name, password in PASSWORDS.items():
         coders.add(site / "coders.json", name, password)
     settings = serving.CodingSettings(site / "corpus", site / "codebook.yaml", site / "coders.json")
     return site, settings
+
+
+def coding_server_args(site: Path, settings) -> list[str]:
+    """'casebase serve' arguments for a site made by make_coding_site."""
+    return ["--coding", "--db", str(site / "db" / "casebase.db"), "--corpus", str(settings.corpus),
+            "--codebook", str(settings.codebook), "--coders", str(settings.coders)]
+
+
+@pytest.fixture
+def coding_site(tmp_path, built_db):
+    return make_coding_site(tmp_path / "site", built_db)

@@ -3,7 +3,6 @@ a queue walked on a phone (Gem og næste, Spring over, the end of the queue), on
 decision however often the button is pressed, the blind walk, "✎ kod" from Søg, a codebook
 changed under an open page, a failed retrain, and a rebuild that keeps a decision."""
 
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 
 from browser import browser, horizontal_overflow, needs_chromium, screenshots, server
 from casebase.coding import decision_files
-from conftest import CORPUS, PASSWORDS, REPO_CODEBOOK
+from conftest import PASSWORDS, coding_server_args, make_coding_site
 
 # "Læring: De digitale besøg hos borgerne giver fleksibilitet ..." (VIVE, Middelfart)
 EXCERPT = "vive2021-d7647d1ca08f"
@@ -25,20 +24,8 @@ NOTE = "<script>window.pwned = 1</script> gåture?"
 def site(tmp_path_factory, built_db):
     """What the conftest's coding_site holds (the built seed database, its model, the corpus,
     the codebook, two coders), once for the module, served by one coding server."""
-    from casebase.publish import coders, serving
-
-    root = tmp_path_factory.mktemp("browser-coding")
-    shutil.copytree(CORPUS, root / "corpus")
-    shutil.copy(REPO_CODEBOOK, root / "codebook.yaml")
-    (root / "db").mkdir()
-    shutil.copy(built_db, root / "db" / "casebase.db")
-    if (built_db.parent / "models").exists():
-        shutil.copytree(built_db.parent / "models", root / "db" / "models")
-    for name, password in PASSWORDS.items():
-        coders.add(root / "coders.json", name, password)
-    settings = serving.CodingSettings(root / "corpus", root / "codebook.yaml", root / "coders.json")
-    args = ["--coding", "--db", str(root / "db" / "casebase.db"), "--corpus", str(settings.corpus),
-            "--codebook", str(settings.codebook), "--coders", str(settings.coders)]
+    root, settings = make_coding_site(tmp_path_factory.mktemp("browser-coding"), built_db)
+    args = coding_server_args(root, settings)
     with server(*args) as base:
         yield base, root, settings
 

@@ -4,33 +4,19 @@ code (label, definition, patterns kept and dropped), codebook.yaml written with 
 and codes kept, the retrain, the queue of excerpts not yet judged for the new code, and a
 first decision on one of them."""
 
-import shutil
 
 import pytest
 
 from browser import browser, horizontal_overflow, needs_chromium, screenshots, server
 from casebase.coding import codebook as codebook_mod
 from casebase.coding import decision_files, new_codes
-from conftest import CORPUS, PASSWORDS, REPO_CODEBOOK
+from conftest import PASSWORDS, coding_server_args, make_coding_site
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, built_db):
-    from casebase.publish import coders, serving
-
-    root = tmp_path_factory.mktemp("browser-themes")
-    shutil.copytree(CORPUS, root / "corpus")
-    shutil.copy(REPO_CODEBOOK, root / "codebook.yaml")
-    (root / "db").mkdir()
-    shutil.copy(built_db, root / "db" / "casebase.db")
-    for folder in ("models", "cache"):  # the retrain below reuses the build's model and analyses
-        if (built_db.parent / folder).exists():
-            shutil.copytree(built_db.parent / folder, root / "db" / folder)
-    for name, password in PASSWORDS.items():
-        coders.add(root / "coders.json", name, password)
-    settings = serving.CodingSettings(root / "corpus", root / "codebook.yaml", root / "coders.json")
-    args = ["--coding", "--db", str(root / "db" / "casebase.db"), "--corpus", str(settings.corpus),
-            "--codebook", str(settings.codebook), "--coders", str(settings.coders)]
+    root, settings = make_coding_site(tmp_path_factory.mktemp("browser-themes"), built_db)
+    args = coding_server_args(root, settings)
     with server(*args) as base:
         yield base, root, settings
 

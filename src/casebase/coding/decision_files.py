@@ -176,26 +176,7 @@ def read_file(path: Path, adjudication: bool = False) -> list[Decision]:
     data = _complete(path, data)
     if not data:
         return []  # a file whose first save was cut off, or refused on a full disk
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CasebaseError(
-            "not valid UTF-8", file=path, line=data[: exc.start].count(b"\n") + 1
-        ) from None
-    _read_csv_limit()
-    # Lines end at "\n" only, as the writer counts them (a note's "\r" is inside
-    # quotes): the line numbers a save returns are the ones read back.
-    reader = csv.DictReader(io.StringIO(text, newline="\n"))
-    try:
-        fieldnames = reader.fieldnames
-    except csv.Error as exc:
-        raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=1) from None
-    if fieldnames != COLUMNS:
-        raise CasebaseError(
-            f"expected the columns {','.join(COLUMNS)}; found {','.join(fieldnames or [])}",
-            file=path,
-            line=1,
-        )
+    reader = _csv_reader(path, data, COLUMNS)
     coder = path.stem
     decisions = []
     for row in _rows(reader, path):
@@ -270,13 +251,8 @@ def _check_file_name(path: Path) -> None:
         )
 
 
-def read_registry(coding_dir: Path) -> dict[str, list[str]]:
-    path = Path(coding_dir) / REGISTRY
-    if not path.exists():
-        return {}
-    data = _complete(path, path.read_bytes())
-    if not data:
-        return {}
+def _csv_reader(path: Path, data: bytes, columns: list[str]) -> csv.DictReader:
+    """A reader of one of casebase's coding CSV files, its header checked."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -289,8 +265,21 @@ def read_registry(coding_dir: Path) -> dict[str, list[str]]:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
         raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=1) from None
-    if fieldnames != REGISTRY_COLUMNS:
-        raise CasebaseError(f"expected the columns {','.join(REGISTRY_COLUMNS)}", file=path, line=1)
+    if fieldnames != columns:
+        raise CasebaseError(
+            f"expected the columns {','.join(columns)}; found {','.join(fieldnames or [])}", file=path, line=1
+        )
+    return reader
+
+
+def read_registry(coding_dir: Path) -> dict[str, list[str]]:
+    path = Path(coding_dir) / REGISTRY
+    if not path.exists():
+        return {}
+    data = _complete(path, path.read_bytes())
+    if not data:
+        return {}
+    reader = _csv_reader(path, data, REGISTRY_COLUMNS)
     registry: dict[str, list[str]] = {}
     for row in _rows(reader, path):
         if None in row or any(v is None for v in row.values()) or not row["codebook_version"]:
