@@ -86,11 +86,12 @@ def test_build_reports_each_stage_as_json_lines(corpus_copy, tmp_path):
     assert result.stdout.startswith(f"Built {tmp_path / 'casebase.db'}")
 
 
-def test_at_a_terminal_the_build_shows_one_danish_line_per_stage(corpus_copy, tmp_path):
-    # stderr is a real terminal (a pseudo-terminal), as for a person who runs the build.
+def _at_a_terminal(corpus, db):
+    """The build with stderr on a real terminal (a pseudo-terminal), as for a person who
+    runs it: its exit code and the lines the terminal shows last on each row."""
     leader, follower = os.openpty()
     try:
-        result = _build(corpus_copy, tmp_path / "casebase.db", stdin=subprocess.DEVNULL, stderr=follower, stdout=subprocess.PIPE)
+        result = _build(corpus, db, stdin=subprocess.DEVNULL, stderr=follower, stdout=subprocess.PIPE)
         os.close(follower)
         shown = b""
         while True:
@@ -103,13 +104,23 @@ def test_at_a_terminal_the_build_shows_one_danish_line_per_stage(corpus_copy, tm
             shown += chunk
     finally:
         os.close(leader)
-    assert result.returncode == 0
-    lines = [part.rstrip("\r").split("\r")[-1].replace("\x1b[K", "") for part in shown.decode("utf-8").split("\n") if part.strip()]
+    rows = shown.decode("utf-8").split("\n")
+    return result.returncode, [row.rstrip("\r").split("\r")[-1].replace("\x1b[K", "") for row in rows if row.strip()]
+
+
+def test_at_a_terminal_the_build_shows_one_danish_line_per_stage(corpus_copy, tmp_path):
+    returncode, lines = _at_a_terminal(corpus_copy, tmp_path / "casebase.db")
+    assert returncode == 0
     assert [line.split(":")[0] for line in lines] == [
         "Læser og analyserer teksterne", "Træner modellen", "Koder uddragene", "Skriver databasen"]
     assert re.fullmatch(r"Koder uddragene: [\d.]+ uddrag, færdig på .+", lines[2])
     # Without a terminal (a pipe, a log) nothing is shown.
     assert _build(corpus_copy, tmp_path / "again.db").stderr == ""
+    # A failed build's error starts a line of its own, after the stage it stopped in.
+    (corpus_copy / "sources.yaml").write_text("sources: [ikke\n", encoding="utf-8")
+    returncode, lines = _at_a_terminal(corpus_copy, tmp_path / "failed.db")
+    assert returncode == 1 and lines[-1].startswith("Error: ") and "sources.yaml" in lines[-1]
+    assert lines[-2].startswith("Læser og analyserer teksterne")
 
 
 # A stand-in for 'casebase build --progress json': it reports the coding stage half

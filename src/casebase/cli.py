@@ -147,7 +147,12 @@ def build(corpus: Path, codebook: Path, db_path: Path, force: bool, progress: st
         return
     from casebase.progress import Progress
 
-    report = pipeline.build(corpus, db_path, codebook, progress=Progress(_progress_shown(progress)))
+    shown = _progress_shown(progress)
+    try:
+        report = pipeline.build(corpus, db_path, codebook, progress=Progress(shown))
+    finally:
+        if isinstance(shown, _ProgressLine):
+            shown.close()  # a failed build's error starts on a line of its own
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(report.kinds.items()))
     origins = ", ".join(f"{count} {origin}" for origin, count in sorted(report.origins.items()))
     click.echo(f"Built {report.db_path}: {report.sources} sources, {report.excerpts} excerpts ({kinds}), {report.cases} cases")
@@ -163,6 +168,25 @@ def build(corpus: Path, codebook: Path, db_path: Path, force: bool, progress: st
     click.echo(f"Stages: {timings}; NLP: {report.pipeline}")
 
 
+class _ProgressLine:
+    """One line per stage on a terminal, rewritten in place until the stage ends."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.open = False
+
+    def __call__(self, step) -> None:
+        self.stream.write("\r\033[K" + step.danish() + ("\n" if step.finished else ""))
+        self.stream.flush()
+        self.open = not step.finished
+
+    def close(self) -> None:
+        if self.open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open = False
+
+
 def _progress_shown(mode: str):
     """Where a build's progress goes. The updating line is for a person at a terminal;
     in logs and pipes it would only be noise."""
@@ -171,13 +195,7 @@ def _progress_shown(mode: str):
     if mode == "json":
         return lambda step: print(step.json(), file=sys.stderr, flush=True)
     if mode == "line":
-
-        def show(step):
-            # One line per stage, rewritten in place until the stage ends.
-            sys.stderr.write("\r\033[K" + step.danish() + ("\n" if step.finished else ""))
-            sys.stderr.flush()
-
-        return show
+        return _ProgressLine(sys.stderr)
     return None
 
 
