@@ -257,14 +257,13 @@ def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_pa
     from casebase.coding import decision_files
     from casebase.store import database
 
-    db = database.open_built(db_path)
-    try:
-        texts = {row["id"]: row["text"] for row in db.query("select id, text from excerpts")}
-    finally:
-        db.close()
     book = codebook_stage.load(codebook)
     decision_files.coder_file(corpus / "coding", coder)
-    decisions = decision_files.read_import(file, coder, texts, book)
+    db = database.open_built(db_path)
+    try:
+        decisions = decision_files.read_import(file, coder, database.ExcerptTexts(db), book)
+    finally:
+        db.close()
     decision_files.append(corpus / "coding", decisions, book)
     click.echo(f"Appended {len(decisions)} decisions to {decision_files.coder_file(corpus / 'coding', coder)}")
 

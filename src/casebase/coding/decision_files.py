@@ -685,11 +685,12 @@ def resolve(
     return Resolution(placed=placed, unplaced=unplaced, deleted_codes=deleted)
 
 
-def read_import(path: Path, coder: str, excerpt_texts: dict[str, str], codebook: Codebook) -> list[Decision]:
+def read_import(path: Path, coder: str, excerpt_texts, codebook: Codebook) -> list[Decision]:
     """Decisions made outside casebase (a spreadsheet, another tool's export):
     a .csv with columns excerpt_id, codes, note (and optionally text, the start
     of the excerpt as read) or a .jsonl with those fields. Every row is checked
-    before anything is written."""
+    before anything is written. ``excerpt_texts``: the texts by id, a dict or a
+    lookup that answers ``in`` and ``[]`` (``store.ExcerptTexts``)."""
     path = Path(path)
     data = read_bytes(path)
     try:

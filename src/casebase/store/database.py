@@ -396,10 +396,20 @@ def write_excerpts(db: sqlite_utils.Database, excerpts, lemmas) -> None:
 
 
 class ExcerptTexts:
-    """The excerpts of a database being built, as ``coding.resolve`` looks them up."""
+    """The excerpts of a database by id, looked up as they are needed (``coding.resolve``,
+    ``import-decisions``): memory independent of the corpus's size."""
 
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
+
+    def __contains__(self, excerpt_id) -> bool:
+        return self.db.execute("select 1 from excerpts where id = ?", [excerpt_id]).fetchone() is not None
+
+    def __getitem__(self, excerpt_id: str) -> str:
+        found = self.db.execute("select text from excerpts where id = ?", [excerpt_id]).fetchone()
+        if found is None:
+            raise KeyError(excerpt_id)
+        return found[0]
 
     def known(self, ids) -> set[str]:
         ids = list(ids)
