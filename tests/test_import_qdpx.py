@@ -2,6 +2,7 @@
 casebase's own export through an empty corpus and a build, a project as another
 tool writes it, and hostile or broken files: one line each, nothing written."""
 
+import csv
 import io
 import shutil
 import zipfile
@@ -311,6 +312,29 @@ HOSTILE = {
         "not valid UTF-8",
     ),
     "missing source text": (lambda p: write_qdpx(p, other_tool_project(), {}), "has no 'sources/interview.txt'"),
+    "two users with one guid": (
+        lambda p: write_qdpx(p, other_tool_project().replace(f'<User guid="{G["bo"]}"', f'<User guid="{G["anna"]}"')),
+        f"duplicate GUID {G['anna']} (user 'Bo'; first at line 3)",
+    ),
+    "two sources with one guid": (
+        lambda p: write_qdpx(
+            p,
+            other_tool_project().replace(
+                "</Sources>", f'<TextSource guid="{G["source"]}" name="Kopi" plainTextPath="internal://interview.txt"/></Sources>'
+            ),
+        ),
+        f"duplicate GUID {G['source']} (source 'Kopi'; first at line",
+    ),
+    "codes nested thousands deep": (
+        lambda p: write_qdpx(
+            p,
+            other_tool_project().replace(
+                "</Codes>",
+                "".join(f'<Code guid="33333333-0000-0000-0000-{i:012d}" name="k{i}">' for i in range(3000)) + "</Code>" * 3000 + "</Codes>",
+            ),
+        ),
+        "code 'k50' lies more than 50 levels deep in the codebook",
+    ),
 }
 
 
@@ -349,3 +373,45 @@ def test_a_size_header_that_lies_is_caught_while_reading(tmp_path):
     result = run("import", "qdpx", path, "--corpus", tmp_path / "corpus", "--codebook", tmp_path / "codebook.yaml")
     assert result.exit_code == 1 and "lies.qdpx" in result.stderr, result.output
     assert listing(tmp_path) == ["lies.qdpx"]
+
+
+SOURCE_ID_VARIABLE = "44444444-0000-0000-0000-000000000099"
+
+
+def test_a_recorded_source_id_too_long_for_a_file_name_gives_way_to_the_name(tmp_path):
+    """A "Kilde-id (casebase)" of 300 characters would name a text file no file system
+    takes, found only while writing: the source's name gives its id instead."""
+    project = other_tool_project().replace(
+        '<VariableValue><VariableRef targetGUID="{}"/><TextValue>Socialforvaltningen'.format(G["var"]),
+        '<VariableValue><VariableRef targetGUID="{}"/><TextValue>{}</TextValue></VariableValue>'.format(SOURCE_ID_VARIABLE, "a" * 300)
+        + '<VariableValue><VariableRef targetGUID="{}"/><TextValue>Socialforvaltningen'.format(G["var"]),
+    ).replace("</Variables>", f'<Variable guid="{SOURCE_ID_VARIABLE}" name="Kilde-id (casebase)" typeOfVariable="Text"/></Variables>')
+    qdpx = write_qdpx(tmp_path / "long.qdpx", project)
+    result = run("import", "qdpx", qdpx, "--corpus", tmp_path / "corpus", "--codebook", tmp_path / "codebook.yaml")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "corpus" / "texts" / "interview-med-leder.txt").read_text(encoding="utf-8") == TEXT
+
+
+def test_a_user_called_unknown_is_not_merged_with_codings_without_a_user(tmp_path):
+    """Codings without a creatingUser go to the coder 'ukendt'; a user whose name is
+    "Ukendt" is another person, and keeps a file of their own."""
+    anna, bo = G["anna"], G["bo"]
+    walk, food = span("Vi flyttede", "foråret."), span("Madkasser", "ældre.")
+    project = other_tool_project(
+        selection(1, *walk, anna, G["walk"]) + selection(2, *food, bo, G["digital"]).replace(f' creatingUser="{bo}"', "")
+    ).replace('name="Anna Jensen"', 'name="Ukendt"')
+    qdpx = write_qdpx(tmp_path / "ukendt.qdpx", project)
+    result = run("import", "qdpx", qdpx, "--corpus", tmp_path / "corpus", "--codebook", tmp_path / "codebook.yaml")
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (tmp_path / "corpus" / "coding").glob("*.csv") if p.name != "codebooks.csv")
+    assert len(files) == 2, files
+    codes = [list(csv.DictReader((tmp_path / "corpus" / "coding" / f).open(encoding="utf-8")))[0]["codes"] for f in files]
+    assert sorted(codes) == ["digitalt", "gaature"]
+
+
+def test_a_date_at_the_edge_of_the_calendar_is_no_date():
+    from casebase.publish import refiqda
+
+    assert refiqda.utc("9999-12-31T23:59:59-14:00") is None
+    assert refiqda.utc("0001-01-01T00:00:00+14:00") is None
+    assert refiqda.utc("2025-03-05T08:00:00+01:00") == "2025-03-05T07:00:00Z"

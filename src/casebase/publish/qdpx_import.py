@@ -50,6 +50,8 @@ MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 # past a megabyte is a zip bomb, not a project.
 MAX_RATIO = 100
 RATIO_FLOOR = 1024 * 1024
+# The longest source id taken from a project (it names the source's text file).
+MAX_SOURCE_ID = 100
 # The share of an excerpt's characters a selection must cover to code it.
 COVERAGE = 0.5
 UNKNOWN_CODER = "ukendt"
@@ -248,7 +250,9 @@ def read_project(path: Path, corpus: Path):
             key = refiqda.guid_of(user.attrs.get("guid"))
             if key is None:
                 raise CasebaseError("a <User> has no valid guid", file=where, line=user.line)
-            users[key] = (user.attrs.get("name", "").strip(), user.attrs.get("id", "").strip())
+            if key in users:
+                raise CasebaseError(f"duplicate GUID {key} (user {user.attrs.get('name', '')!r}; first at line {users[key][2]})", file=where, line=user.line)
+            users[key] = (user.attrs.get("name", "").strip(), user.attrs.get("id", "").strip(), user.line)
     codebook_el = _first(root, "CodeBook")
     codes = refiqda.codes_of(codebook_el, where) if codebook_el is not None else []
     variables = {}
@@ -261,6 +265,7 @@ def read_project(path: Path, corpus: Path):
     report = QdpxReport(path=path)
     sources: list[_Source] = []
     spans: dict[str, tuple[str, int, int]] = {}  # every selection's GUID -> (source GUID, start, end)
+    source_lines: dict[str, int] = {}  # text sources' GUIDs -> their line
     for sources_el in root.find("Sources"):
         for node in sources_el.children:
             name = " ".join(node.attrs.get("name", "").split()) or node.attrs.get("guid", "")
@@ -274,6 +279,12 @@ def read_project(path: Path, corpus: Path):
             source_guid = refiqda.guid_of(node.attrs.get("guid"))
             if source_guid is None:
                 raise CasebaseError(f"text source {name!r} has no valid guid", file=where, line=node.line)
+            if source_guid in source_lines:
+                # Selections and cases name their source by GUID: two sources with one would be guesswork.
+                raise CasebaseError(
+                    f"duplicate GUID {source_guid} (source {name!r}; first at line {source_lines[source_guid]})", file=where, line=node.line
+                )
+            source_lines[source_guid] = node.line
             text_path = node.attrs.get("plainTextPath", "").strip()
             content = _first(node, "PlainTextContent")
             if content is not None:
@@ -429,7 +440,7 @@ def _corpus_sources(corpus: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 def _source_id(recorded: str, name: str, taken: dict[str, str]) -> str:
     # casebase's own export names its sources; another tool's source gets an id from its name.
-    if re.fullmatch(r"[a-z0-9][a-z0-9-]*", recorded):
+    if re.fullmatch(r"[a-z0-9][a-z0-9-]*", recorded) and len(recorded) <= MAX_SOURCE_ID:
         return recorded
     base = segment.slug(name)[:40].strip("-") or "kilde"
     candidate, n = base, 2
@@ -438,11 +449,12 @@ def _source_id(recorded: str, name: str, taken: dict[str, str]) -> str:
     return candidate
 
 
-def _coders(users: dict[str, tuple[str, str]]) -> dict[str | None, tuple[str, bool]]:
+def _coders(users: dict[str, tuple[str, str, int]]) -> dict[str | None, tuple[str, bool]]:
     """User GUID -> (coder id, whether their codings are rulings)."""
     result: dict[str | None, tuple[str, bool]] = {None: (UNKNOWN_CODER, False)}
-    used: dict[tuple[str, bool], str] = {}
-    for key, (name, user_id) in users.items():
+    # Codings without a user are filed under UNKNOWN_CODER: a user of that name is another coder.
+    used: dict[tuple[str, bool], str | None] = {(UNKNOWN_CODER, False): None}
+    for key, (name, user_id, _) in users.items():
         ruling = user_id.startswith(refiqda.ADJUDICATOR_USER_ID)
         base = coder_id(user_id.removeprefix(refiqda.ADJUDICATOR_USER_ID) if ruling else (name or user_id))
         candidate, n = base, 2
