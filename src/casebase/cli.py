@@ -589,6 +589,8 @@ def import_qdpx(file: Path, corpus: Path, codebook: Path, output: Path | None, c
     from casebase.publish import qdpx_import
 
     report = qdpx_import.import_qdpx(file, corpus, codebook, output, check=check)
+    if report.undone:
+        click.echo(f"Undid the import of {report.undone} that was cut off before it finished")
     verb = "Would import" if check else "Imported"
     coders = ", ".join(f"{coder} {n}" for coder, n in sorted(report.coders.items())) or "none"
     click.echo(f"{verb} {report.path}: {len(report.sources)} sources ({', '.join(report.sources)})")

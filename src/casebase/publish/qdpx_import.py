@@ -23,7 +23,9 @@ GUIDs the project does not define) is one error line, and nothing is written.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
 import zipfile
 import zlib
@@ -32,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 import yaml
+from filelock import FileLock
 
 from casebase.coding import codebook as codebook_mod
 from casebase.coding import decision_files
@@ -91,6 +94,7 @@ class QdpxReport:
     cases: int = 0  # cases imported (as sources.yaml ``cases`` of their source)
     cases_skipped: list[str] = field(default_factory=list)
     answers: int = 0  # cases that hold a survey answer's attributes, not imported
+    undone: str | None = None  # the project of an earlier import that was cut off, undone first
 
 
 class _Archive:
@@ -467,10 +471,12 @@ def _coders(users: dict[str, tuple[str, str, int]]) -> dict[str | None, tuple[st
 
 def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None = None, check: bool = False) -> QdpxReport:
     path, corpus, codebook_path = Path(path), Path(corpus), Path(codebook_path)
+    undone = None if check else undo_interrupted(corpus)
     out = Path(output) if output else codebook_path
     if output and out.exists():
         raise CasebaseError("already exists; choose another --output, or leave it out to merge into --codebook", file=out)
     users, qdc_codes, sources, report = read_project(path, corpus)
+    report.undone = undone
     existing = codebook_mod.load(codebook_path) if codebook_path.exists() else None
 
     # The codebook: the project's codes merged into the existing ones.
@@ -539,8 +545,12 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
     if check:
         return report
 
-    # Writing: the texts, then sources.yaml, the codebook and the decisions.
+    # Writing: the texts, then sources.yaml, the codebook and the decisions. Each
+    # file is written whole or not at all, but together they are several files:
+    # the record of what was there before lets a cut-off import be undone.
     texts = corpus / "texts"
+    coder_files = sorted({decision_files.coder_file(corpus / "coding", d.coder, d.adjudication) for d in decisions})
+    _write_record(corpus, path, sources, [corpus / "sources.yaml", out if text is not None else None], coder_files)
     for source in sources:
         target = texts / f"{source.id}.txt"
         with on_file(target):
@@ -554,7 +564,80 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
                 tmp.write_text(text, encoding="utf-8")
         book = codebook_mod.load(out)
     decision_files.append(corpus / "coding", decisions, book)
+    with on_file(corpus / sources_mod.IMPORT_RECORD):
+        (corpus / sources_mod.IMPORT_RECORD).unlink()
     return report
+
+
+def _write_record(corpus: Path, project: Path, sources: list, replaced: list, appended: list) -> None:
+    """What the import is about to change, as it was: the files it replaces (their
+    bytes, or None for a file it creates), the coders' files it appends to (their
+    length) and the sources it adds. Written before anything else."""
+    record = {
+        "project": str(project),
+        "sources": [s.id for s in sources],
+        "texts": [str(corpus / "texts" / f"{s.id}.txt") for s in sources],
+        "replaced": {
+            str(p): base64.b64encode(p.read_bytes()).decode("ascii") if p.exists() else None for p in replaced if p is not None
+        },
+        "appended": {str(p): p.stat().st_size if p.exists() else None for p in appended},
+    }
+    target = corpus / sources_mod.IMPORT_RECORD
+    with on_file(target):
+        with atomic_path(target) as tmp:
+            tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def undo_interrupted(corpus: Path) -> str | None:
+    """Undo an import that was cut off (killed, a power cut) half-way, from its
+    record: the texts it added are removed, sources.yaml and the codebook are as
+    they were, and each coder's file is cut back to its length before the import.
+    Rows a coder saved meanwhile (never on an excerpt of the imported sources,
+    which no build has seen) are kept. Returns the project's name, or None when
+    no import was cut off."""
+    corpus = Path(corpus)
+    target = corpus / sources_mod.IMPORT_RECORD
+    if not target.exists():
+        return None
+    try:
+        record = json.loads(read_bytes(target))
+        prefixes = tuple(f"{source_id}-".encode() for source_id in record["sources"])
+        texts, replaced, appended = record["texts"], record["replaced"], record["appended"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CasebaseError(f"the record of a cut-off import cannot be read ({exc}); restore the corpus from git", file=target) from None
+    for name, size in appended.items():
+        coder_path = Path(name)
+        with on_file(coder_path):
+            if not coder_path.exists():
+                continue
+            with FileLock(str(coder_path) + ".lock"):
+                data = coder_path.read_bytes()
+                head, lines = data[: size or 0], data[size or 0 :].splitlines(keepends=True)
+                # A last line without its line end is the import's own write, cut off.
+                if lines and not lines[-1].endswith(b"\n"):
+                    lines.pop()
+                if size is None and lines and lines[0].startswith(b"excerpt_id,"):
+                    head = lines.pop(0)  # the header the import wrote for a new coder
+                kept = [line for line in lines if not line.startswith(prefixes)]
+                if size is None and not kept:
+                    coder_path.unlink()
+                    continue
+                with atomic_path(coder_path) as tmp:
+                    tmp.write_bytes(head + b"".join(kept))
+    for name, before in replaced.items():
+        replaced_path = Path(name)
+        with on_file(replaced_path):
+            if before is None:
+                replaced_path.unlink(missing_ok=True)
+            else:
+                with atomic_path(replaced_path) as tmp:
+                    tmp.write_bytes(base64.b64decode(before))
+    for name in texts:
+        with on_file(Path(name)):
+            Path(name).unlink(missing_ok=True)
+    with on_file(target):
+        target.unlink()
+    return Path(record["project"]).name
 
 
 def _checked_codebook(text: str, path: Path):
