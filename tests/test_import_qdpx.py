@@ -263,6 +263,17 @@ def zip_with(path, members):
     return path
 
 
+def zip_with_duplicates(path, members):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it is asked to write
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+    return path
+
+
 HOSTILE = {
     "dot-dot member": (
         lambda p: zip_with(p, {"project.qde": other_tool_project(), "sources/interview.txt": TEXT, "../../evil.txt": "x"}),
@@ -315,6 +326,16 @@ HOSTILE = {
         "not valid UTF-8",
     ),
     "missing source text": (lambda p: write_qdpx(p, other_tool_project(), {}), "has no 'sources/interview.txt'"),
+    "two members of one name": (
+        lambda p: zip_with_duplicates(
+            p, [("project.qde", other_tool_project()), ("sources/interview.txt", TEXT), ("sources/interview.txt", "Gåture i naturen\n" * 40)]
+        ),
+        "the archive has two members named 'sources/interview.txt'",
+    ),
+    "project in another namespace": (
+        lambda p: write_qdpx(p, other_tool_project().replace("urn:QDA-XML:project:1.0", "urn:QDA-XML:project:2.0")),
+        "the root element is <Project> in namespace urn:QDA-XML:project:2.0, expected <Project> in urn:QDA-XML:project:1.0",
+    ),
     "two users with one guid": (
         lambda p: write_qdpx(p, other_tool_project().replace(f'<User guid="{G["bo"]}"', f'<User guid="{G["anna"]}"')),
         f"duplicate GUID {G['anna']} (user 'Bo'; first at line 3)",

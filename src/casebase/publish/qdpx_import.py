@@ -129,6 +129,9 @@ class _Archive:
                     " (a zip bomb?); refusing the file",
                     file=path,
                 )
+            if name in self.members:
+                # Two members of one name: which one is the text (or the project) would be the reader's guess.
+                raise CasebaseError(f"the archive has two members named {name!r}; refusing the file", file=path)
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
                 raise CasebaseError(f"the archive unpacks to more than {MAX_TOTAL_BYTES:,} bytes; refusing the file", file=path)
@@ -243,8 +246,9 @@ def read_project(path: Path, corpus: Path):
         raise CasebaseError("not a REFI-QDA project: the archive has no project.qde", file=path)
     root = refiqda.parse_xml_bytes(archive.read("project.qde"), where)
     if root.tag != "Project" or root.ns != refiqda.NS_PROJECT:
+        found = f"<{root.tag}>" + (f" in namespace {root.ns}" if root.ns else " without a namespace")
         raise CasebaseError(
-            f"not a REFI-QDA project: the root element is <{root.tag}>, expected <Project> in {refiqda.NS_PROJECT}",
+            f"not a REFI-QDA project: the root element is {found}, expected <Project> in {refiqda.NS_PROJECT}",
             file=where,
             line=root.line,
         )
