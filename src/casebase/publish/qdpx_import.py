@@ -24,6 +24,7 @@ GUIDs the project does not define) is one error line, and nothing is written.
 from __future__ import annotations
 
 import base64
+import bisect
 import io
 import json
 import re
@@ -507,11 +508,15 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
         blocks, _ = plain.parse(source.text)
         _, excerpts = segment.assemble(source.id, blocks)
         assert len(excerpts) == len(spans)
+        # The paragraphs lie in order without overlap: a selection's candidates are found by
+        # bisection (a project may hold tens of thousands of selections in one long text).
+        starts, ends = [s for s, _ in spans], [e for _, e in spans]
         for _, start, end, codings in source.selections:
+            first, last = bisect.bisect_right(ends, start), bisect.bisect_left(starts, end)
             covered = [
-                excerpt
-                for excerpt, (s, e) in zip(excerpts, spans)
-                if min(end, e) - max(start, s) > COVERAGE * (e - s)
+                excerpts[i]
+                for i in range(first, last)
+                if min(end, ends[i]) - max(start, starts[i]) > COVERAGE * (ends[i] - starts[i])
             ]
             for user, date, target in codings:
                 coder, ruling = coders[user]
