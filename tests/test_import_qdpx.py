@@ -518,3 +518,19 @@ def test_an_import_killed_half_way_is_undone_before_anything_reads_the_corpus(tm
     assert len((corpus / "coding" / "bo.csv").read_text(encoding="utf-8").splitlines()) == 4
     assert not (corpus / ".import-qdpx.json").exists()
     assert run("check", "--corpus", corpus, "--codebook", book_path).exit_code == 0
+
+
+def test_a_write_that_fails_half_way_is_undone_at_once(tmp_path):
+    """The texts, sources.yaml and the codebook written, then the decisions cannot be
+    (corpus/coding is a file): one error line, and everything is as it was."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(CORPUS.parent / "codebook.yaml", tmp_path / "codebook.yaml")
+    shutil.rmtree(corpus / "coding")
+    (corpus / "coding").write_text("not a folder\n", encoding="utf-8")
+    before = {**snapshot(corpus), "codebook.yaml": (tmp_path / "codebook.yaml").read_bytes()}
+    qdpx = write_qdpx(tmp_path / "p.qdpx", other_tool_project())
+    result = run("import", "qdpx", qdpx, "--corpus", corpus, "--codebook", tmp_path / "codebook.yaml")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "cannot write: a file is in the way" in result.stderr, result.stderr
+    assert {**snapshot(corpus), "codebook.yaml": (tmp_path / "codebook.yaml").read_bytes()} == before

@@ -560,19 +560,29 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
     texts = corpus / "texts"
     coder_files = sorted({decision_files.coder_file(corpus / "coding", d.coder, d.adjudication) for d in decisions})
     _write_record(corpus, path, sources, [corpus / "sources.yaml", out if text is not None else None], coder_files)
-    for source in sources:
-        target = texts / f"{source.id}.txt"
-        with on_file(target):
-            texts.mkdir(parents=True, exist_ok=True)
-            with atomic_path(target) as tmp:
-                tmp.write_text(source.text, encoding="utf-8", newline="")
-    _append_sources(corpus / "sources.yaml", [s.entry for s in sources], path)
-    if text is not None:
-        with on_file(out):
-            with atomic_path(out) as tmp:
-                tmp.write_text(text, encoding="utf-8")
-        book = codebook_mod.load(out)
-    decision_files.append(corpus / "coding", decisions, book)
+    try:
+        for source in sources:
+            target = texts / f"{source.id}.txt"
+            with on_file(target):
+                texts.mkdir(parents=True, exist_ok=True)
+                with atomic_path(target) as tmp:
+                    tmp.write_text(source.text, encoding="utf-8", newline="")
+        _append_sources(corpus / "sources.yaml", [s.entry for s in sources], path)
+        if text is not None:
+            with on_file(out):
+                with atomic_path(out) as tmp:
+                    tmp.write_text(text, encoding="utf-8")
+            book = codebook_mod.load(out)
+        decision_files.append(corpus / "coding", decisions, book)
+    except BaseException:
+        # A write that failed (a full disk, a codebook path that is a folder) or Ctrl-C:
+        # what was written is undone now. Should the undo fail too, the record stays
+        # and the next import undoes it.
+        try:
+            undo_interrupted(corpus)
+        except CasebaseError:
+            pass
+        raise
     with on_file(corpus / sources_mod.IMPORT_RECORD):
         (corpus / sources_mod.IMPORT_RECORD).unlink()
     return report
