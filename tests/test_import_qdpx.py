@@ -534,3 +534,18 @@ def test_a_write_that_fails_half_way_is_undone_at_once(tmp_path):
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert "cannot write: a file is in the way" in result.stderr, result.stderr
     assert {**snapshot(corpus), "codebook.yaml": (tmp_path / "codebook.yaml").read_bytes()} == before
+
+
+def test_a_url_that_is_no_web_address_stays_in_the_description(tmp_path):
+    """casebase reads "URL: ..." in a source's description back as its url, which the
+    source page links to: a javascript: address from a hostile project must not get there."""
+    project = other_tool_project().replace(
+        'creationDateTime="2024-05-01T09:00:00Z">',
+        'creationDateTime="2024-05-01T09:00:00Z"><Description>URL: javascript:alert(document.cookie)</Description>',
+        1,
+    )
+    qdpx = write_qdpx(tmp_path / "p.qdpx", project)
+    result = run("import", "qdpx", qdpx, "--corpus", tmp_path / "corpus", "--codebook", tmp_path / "codebook.yaml")
+    assert result.exit_code == 0, result.output
+    (source,) = sources_mod.load_sources(tmp_path / "corpus")
+    assert source.url is None and source.description == "URL: javascript:alert(document.cookie)"

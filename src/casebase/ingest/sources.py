@@ -134,6 +134,10 @@ def _source_from_entry(entry, corpus_dir: Path, path: Path) -> Source:
         fail("parser", f"unknown parser {entry['parser']!r} (one of: {', '.join(parsers)})")
     if not isinstance(entry["year"], int):
         fail("year", f"year must be a whole number, not {entry['year']!r}")
+    url = entry.get("url")
+    if url is not None and not re.match(r"https?://\S+$", str(url)):
+        # The source page links to it: javascript: or data: there would run in the reader's browser.
+        fail("url", f"url {str(url)[:80]!r} must be a web address starting with http:// or https://")
     is_survey = entry["parser"] == SURVEY_PARSER
     if is_survey and not entry.get("text_columns"):
         fail("parser", "a survey source needs 'text_columns'")

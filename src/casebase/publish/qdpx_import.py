@@ -229,7 +229,7 @@ def _source_entry(source_id: str, name: str, node: refiqda._Node, values: dict[s
     for line in _text(_first(node, "Description")).strip().splitlines():
         if line.startswith("Licens: ") and "licence" not in entry:
             entry["licence"] = line.removeprefix("Licens: ").strip()
-        elif line.startswith("URL: ") and "url" not in entry:
+        elif line.startswith("URL: ") and "url" not in entry and re.match(r"https?://\S+$", line.removeprefix("URL: ").strip()):
             entry["url"] = line.removeprefix("URL: ").strip()
         else:
             lines.append(line)
