@@ -549,3 +549,17 @@ def test_a_url_that_is_no_web_address_stays_in_the_description(tmp_path):
     assert result.exit_code == 0, result.output
     (source,) = sources_mod.load_sources(tmp_path / "corpus")
     assert source.url is None and source.description == "URL: javascript:alert(document.cookie)"
+
+
+def test_a_category_that_is_a_coded_code_here_is_refused_by_name(tmp_path):
+    """The project files "Digital omstilling" as a category (isCodable="false"); in the
+    codebook it is digital_shift, coded and with patterns. One line that says so."""
+    corpus, book_path = tmp_path / "corpus", tmp_path / "codebook.yaml"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(CORPUS.parent / "codebook.yaml", book_path)
+    before = {**snapshot(corpus), "codebook.yaml": book_path.read_bytes()}
+    project = other_tool_project().replace('name="Temaer" isCodable="false"', 'name="Digital omstilling" isCodable="false"')
+    result = run("import", "qdpx", write_qdpx(tmp_path / "p.qdpx", project), "--corpus", corpus, "--codebook", book_path)
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "code 'Digital omstilling' is a category (isCodable=\"false\") in p.qdpx, but the codebook's code 'digital_shift'" in result.stderr
+    assert {**snapshot(corpus), "codebook.yaml": book_path.read_bytes()} == before

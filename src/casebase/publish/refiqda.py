@@ -860,6 +860,17 @@ def codes_from_qdc(qdc_codes: list[QdcCode], existing: Codebook | None, source: 
     for q in qdc_codes:
         code_id = ids[q.guid]
         before = old.get(code_id)
+        if before is not None and before.codable and not q.codable and (
+            before.patterns or before.exclude_patterns or before.constructed_positive or before.constructed_negative
+        ):
+            # A category in the other tool, a code with rules and training examples here: say which
+            # code and why, rather than that the merged codebook would not load.
+            raise CasebaseError(
+                f"code {q.name!r} is a category (isCodable=\"false\") in {source.name}, but the codebook's code {code_id!r}"
+                " is coded and has patterns or constructed examples; make it a code in the other tool, or remove them"
+                " from codebook.yaml first if it is to group codes only",
+                file=source,
+            )
         if q.description is not None and q.description.strip():
             definition, include, exclude = parse_description(q.description)
         elif before is not None:
