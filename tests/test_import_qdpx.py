@@ -563,3 +563,24 @@ def test_a_category_that_is_a_coded_code_here_is_refused_by_name(tmp_path):
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert "code 'Digital omstilling' is a category (isCodable=\"false\") in p.qdpx, but the codebook's code 'digital_shift'" in result.stderr
     assert {**snapshot(corpus), "codebook.yaml": book_path.read_bytes()} == before
+
+
+def test_undoing_an_import_into_a_coders_file_with_a_torn_last_line(tmp_path):
+    """coder1's file ends in a save that was cut off; the import's own save moves that to a
+    side file first. Undone, the file is its whole rows and the torn bytes are in the side file."""
+    import subprocess
+    import sys
+
+    corpus, book_path = tmp_path / "corpus", tmp_path / "codebook.yaml"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(CORPUS.parent / "codebook.yaml", book_path)
+    coder1 = corpus / "coding" / "coder1.csv"
+    whole = coder1.read_bytes()
+    coder1.write_bytes(whole + b"mm2020-0000000000aa,Halvt gem")
+    qdpx = write_qdpx(tmp_path / "p.qdpx", other_tool_project().replace('name="Anna Jensen"', 'name="coder1"'))
+    args = ["import", "qdpx", str(qdpx), "--corpus", str(corpus), "--codebook", str(book_path)]
+    assert subprocess.run([sys.executable, "-c", KILLED_IMPORT, *args], capture_output=True).returncode == -signal.SIGKILL
+    assert qdpx_import.undo_interrupted(corpus) == "p.qdpx"
+    assert coder1.read_bytes() == whole
+    (side,) = (corpus / "coding").glob("coder1.csv.torn-*")
+    assert side.read_bytes() == b"mm2020-0000000000aa,Halvt gem"

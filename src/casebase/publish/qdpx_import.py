@@ -599,12 +599,23 @@ def _write_record(corpus: Path, project: Path, sources: list, replaced: list, ap
         "replaced": {
             str(p): base64.b64encode(p.read_bytes()).decode("ascii") if p.exists() else None for p in replaced if p is not None
         },
-        "appended": {str(p): p.stat().st_size if p.exists() else None for p in appended},
+        "appended": {str(p): _whole_lines(p) for p in appended},
     }
     target = corpus / sources_mod.IMPORT_RECORD
     with on_file(target):
         with atomic_path(target) as tmp:
             tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _whole_lines(path: Path) -> int | None:
+    """A coder's file's length up to its last line end (None: no file yet). A torn last
+    line is moved to a side file by the import's own save (decision_files), so the file
+    to cut back to ends before it."""
+    if not path.exists():
+        return None
+    with on_file(path):
+        data = path.read_bytes()
+    return data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
 
 
 def undo_interrupted(corpus: Path) -> str | None:
