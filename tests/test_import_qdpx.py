@@ -4,6 +4,7 @@ tool writes it, and hostile or broken files: one line each, nothing written."""
 
 import csv
 import io
+import json
 import signal
 import shutil
 import zipfile
@@ -502,7 +503,7 @@ def test_an_import_killed_half_way_is_undone_before_anything_reads_the_corpus(tm
         handle.write(saved)
 
     # Undone: every file as it was, the coder's save kept (the registry of codebook versions may keep one).
-    assert qdpx_import.undo_interrupted(corpus) == "p.qdpx"
+    assert qdpx_import.undo_interrupted(corpus, (book_path,)) == "p.qdpx"
     after = {**snapshot(corpus), "codebook.yaml": book_path.read_bytes()}
     expected = {**before, "coding/coder1.csv": before["coding/coder1.csv"] + saved.encode()}
     after.pop("coding/codebooks.csv"), expected.pop("coding/codebooks.csv")
@@ -580,7 +581,34 @@ def test_undoing_an_import_into_a_coders_file_with_a_torn_last_line(tmp_path):
     qdpx = write_qdpx(tmp_path / "p.qdpx", other_tool_project().replace('name="Anna Jensen"', 'name="coder1"'))
     args = ["import", "qdpx", str(qdpx), "--corpus", str(corpus), "--codebook", str(book_path)]
     assert subprocess.run([sys.executable, "-c", KILLED_IMPORT, *args], capture_output=True).returncode == -signal.SIGKILL
-    assert qdpx_import.undo_interrupted(corpus) == "p.qdpx"
+    assert qdpx_import.undo_interrupted(corpus, (book_path,)) == "p.qdpx"
     assert coder1.read_bytes() == whole
     (side,) = (corpus / "coding").glob("coder1.csv.torn-*")
     assert side.read_bytes() == b"mm2020-0000000000aa,Halvt gem"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"project": "p.qdpx", "sources": [], "replaced": {"{victim}": "aGFjaw=="}, "appended": {}},
+        {"project": "p.qdpx", "sources": [], "replaced": {}, "appended": {"{victim}": 0}},
+        {"project": "p.qdpx", "sources": ["../../victim"], "replaced": {}, "appended": {}},
+    ],
+    ids=["replaced", "appended", "source id"],
+)
+def test_a_record_from_elsewhere_is_not_followed_outside_the_corpus(tmp_path, record):
+    """The record is a file in the corpus (a copy, a clone may bring one): an import never
+    writes or deletes a file it names outside the corpus and the codebook."""
+    corpus, book_path = tmp_path / "corpus", tmp_path / "codebook.yaml"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(CORPUS.parent / "codebook.yaml", book_path)
+    victim = tmp_path / "victim.csv"
+    victim.write_text("excerpt_id\nvigtigt\n", encoding="utf-8")
+    (corpus / "victim.txt").write_text("vigtigt\n", encoding="utf-8")
+    text = json.dumps(record).replace("{victim}", str(victim))
+    (corpus / ".import-qdpx.json").write_text(text, encoding="utf-8")
+    qdpx = write_qdpx(tmp_path / "p.qdpx", other_tool_project())
+    result = run("import", "qdpx", qdpx, "--corpus", corpus, "--codebook", book_path)
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert ".import-qdpx.json: the record of a cut-off import names" in result.stderr and "is not followed" in result.stderr
+    assert victim.read_text(encoding="utf-8") == "excerpt_id\nvigtigt\n" and (corpus / "victim.txt").exists()

@@ -476,8 +476,8 @@ def _coders(users: dict[str, tuple[str, str, int]]) -> dict[str | None, tuple[st
 
 def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None = None, check: bool = False) -> QdpxReport:
     path, corpus, codebook_path = Path(path), Path(corpus), Path(codebook_path)
-    undone = None if check else undo_interrupted(corpus)
     out = Path(output) if output else codebook_path
+    undone = None if check else undo_interrupted(corpus, (codebook_path, out))
     if output and out.exists():
         raise CasebaseError("already exists; choose another --output, or leave it out to merge into --codebook", file=out)
     users, qdc_codes, sources, report = read_project(path, corpus)
@@ -579,7 +579,7 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
         # what was written is undone now. Should the undo fail too, the record stays
         # and the next import undoes it.
         try:
-            undo_interrupted(corpus)
+            undo_interrupted(corpus, (codebook_path, out))
         except CasebaseError:
             pass
         raise
@@ -595,7 +595,6 @@ def _write_record(corpus: Path, project: Path, sources: list, replaced: list, ap
     record = {
         "project": str(project),
         "sources": [s.id for s in sources],
-        "texts": [str(corpus / "texts" / f"{s.id}.txt") for s in sources],
         "replaced": {
             str(p): base64.b64encode(p.read_bytes()).decode("ascii") if p.exists() else None for p in replaced if p is not None
         },
@@ -618,23 +617,41 @@ def _whole_lines(path: Path) -> int | None:
     return data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
 
 
-def undo_interrupted(corpus: Path) -> str | None:
+def undo_interrupted(corpus: Path, codebooks: tuple[Path, ...] = ()) -> str | None:
     """Undo an import that was cut off (killed, a power cut) half-way, from its
     record: the texts it added are removed, sources.yaml and the codebook are as
     they were, and each coder's file is cut back to its length before the import.
     Rows a coder saved meanwhile (never on an excerpt of the imported sources,
     which no build has seen) are kept. Returns the project's name, or None when
-    no import was cut off."""
+    no import was cut off.
+
+    The record is a file in the corpus, which may come from elsewhere (a copy, a
+    git clone): it is obeyed only for files of this corpus (its texts, sources.yaml,
+    its coders' files) and the codebook(s) this import was given."""
     corpus = Path(corpus)
     target = corpus / sources_mod.IMPORT_RECORD
     if not target.exists():
         return None
     try:
         record = json.loads(read_bytes(target))
-        prefixes = tuple(f"{source_id}-".encode() for source_id in record["sources"])
-        texts, replaced, appended = record["texts"], record["replaced"], record["appended"]
+        source_ids = [str(source_id) for source_id in record["sources"]]
+        replaced, appended = dict(record["replaced"]), dict(record["appended"])
+        project = Path(str(record["project"])).name
     except (ValueError, KeyError, TypeError) as exc:
         raise CasebaseError(f"the record of a cut-off import cannot be read ({exc}); restore the corpus from git", file=target) from None
+    coding = (corpus / "coding").resolve()
+    allowed = {(corpus / "sources.yaml").resolve()} | {Path(p).resolve() for p in codebooks}
+    strays = [n for n in replaced if Path(n).resolve() not in allowed]
+    strays += [n for n in appended if not (Path(n).resolve().is_relative_to(coding) and n.endswith(".csv"))]
+    strays += [i for i in source_ids if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", i)]
+    if strays:
+        raise CasebaseError(
+            f"the record of a cut-off import names {strays[0]!r}, which is not this corpus's or the codebook's;"
+            " it is not followed: restore the corpus from git and delete the record",
+            file=target,
+        )
+    prefixes = tuple(f"{source_id}-".encode() for source_id in source_ids)
+    texts = [corpus / "texts" / f"{source_id}.txt" for source_id in source_ids]
     for name, size in appended.items():
         coder_path = Path(name)
         with on_file(coder_path):
@@ -662,12 +679,12 @@ def undo_interrupted(corpus: Path) -> str | None:
             else:
                 with atomic_path(replaced_path) as tmp:
                     tmp.write_bytes(base64.b64decode(before))
-    for name in texts:
-        with on_file(Path(name)):
-            Path(name).unlink(missing_ok=True)
+    for text_path in texts:
+        with on_file(text_path):
+            text_path.unlink(missing_ok=True)
     with on_file(target):
         target.unlink()
-    return Path(record["project"]).name
+    return project
 
 
 def _checked_codebook(text: str, path: Path):
