@@ -612,3 +612,21 @@ def test_a_record_from_elsewhere_is_not_followed_outside_the_corpus(tmp_path, re
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
     assert ".import-qdpx.json: the record of a cut-off import names" in result.stderr and "is not followed" in result.stderr
     assert victim.read_text(encoding="utf-8") == "excerpt_id\nvigtigt\n" and (corpus / "victim.txt").exists()
+
+
+def test_a_second_import_into_a_corpus_while_one_runs_is_refused(tmp_path):
+    """Two imports at once (a script importing several projects in parallel) would each
+    merge the codebook as they found it: the second is refused until the first is done."""
+    from filelock import FileLock
+
+    corpus, book_path = tmp_path / "corpus", tmp_path / "codebook.yaml"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(CORPUS.parent / "codebook.yaml", book_path)
+    before = {**snapshot(corpus), "codebook.yaml": book_path.read_bytes()}
+    qdpx = write_qdpx(tmp_path / "p.qdpx", other_tool_project())
+    with FileLock(str(corpus / qdpx_import.IMPORT_LOCK)):  # as the running import holds it
+        result = run("import", "qdpx", qdpx, "--corpus", corpus, "--codebook", book_path)
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "another 'casebase import qdpx' into this corpus is running" in result.stderr
+    assert {**snapshot(corpus), "codebook.yaml": book_path.read_bytes()} == before
+    assert run("import", "qdpx", qdpx, "--corpus", corpus, "--codebook", book_path).exit_code == 0

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 import yaml
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from casebase.coding import codebook as codebook_mod
 from casebase.coding import decision_files
@@ -54,6 +54,8 @@ MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 # past a megabyte is a zip bomb, not a project.
 MAX_RATIO = 100
 RATIO_FLOOR = 1024 * 1024
+# Held while an import runs in a corpus (beside the record of what it changes).
+IMPORT_LOCK = ".import-qdpx.lock"
 # The longest source id taken from a project (it names the source's text file).
 MAX_SOURCE_ID = 100
 # The share of an excerpt's characters a selection must cover to code it.
@@ -475,6 +477,20 @@ def _coders(users: dict[str, tuple[str, str, int]]) -> dict[str | None, tuple[st
 
 
 def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None = None, check: bool = False) -> QdpxReport:
+    corpus = Path(corpus)
+    if not corpus.is_dir():
+        return _import_qdpx(path, corpus, codebook_path, output, check)
+    # One import into a corpus at a time: two would each merge the codebook and
+    # sources.yaml as they found them, and the second would drop the first's codes.
+    lock = FileLock(str(corpus / IMPORT_LOCK), timeout=0)
+    try:
+        with lock:
+            return _import_qdpx(path, corpus, codebook_path, output, check)
+    except Timeout:
+        raise CasebaseError("another 'casebase import qdpx' into this corpus is running; run this one when it has finished", file=corpus) from None
+
+
+def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None, check: bool) -> QdpxReport:
     path, corpus, codebook_path = Path(path), Path(corpus), Path(codebook_path)
     out = Path(output) if output else codebook_path
     undone = None if check else undo_interrupted(corpus, (codebook_path, out))
