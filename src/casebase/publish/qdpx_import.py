@@ -19,6 +19,11 @@ Everything is read and checked before anything is written: a hostile or
 broken file (member names outside the archive, a zip bomb, a huge member,
 malformed XML, entity declarations, positions beyond the text, references to
 GUIDs the project does not define) is one error line, and nothing is written.
+
+The writing itself touches several files. A record of what they were
+(``corpus/.import-qdpx.json``) is written first and removed last: a failed write
+is undone at once, and an import that was killed is undone by the next one,
+while build and check refuse the half-written corpus meanwhile.
 """
 
 from __future__ import annotations
@@ -484,10 +489,13 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
     # sources.yaml as they found them, and the second would drop the first's codes.
     lock = FileLock(str(corpus / IMPORT_LOCK), timeout=0)
     try:
-        with lock:
-            return _import_qdpx(path, corpus, codebook_path, output, check)
+        lock.acquire()
     except Timeout:
         raise CasebaseError("another 'casebase import qdpx' into this corpus is running; run this one when it has finished", file=corpus) from None
+    try:
+        return _import_qdpx(path, corpus, codebook_path, output, check)
+    finally:
+        lock.release()
 
 
 def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None, check: bool) -> QdpxReport:
