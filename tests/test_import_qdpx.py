@@ -630,3 +630,18 @@ def test_a_second_import_into_a_corpus_while_one_runs_is_refused(tmp_path):
     assert "another 'casebase import qdpx' into this corpus is running" in result.stderr
     assert {**snapshot(corpus), "codebook.yaml": book_path.read_bytes()} == before
     assert run("import", "qdpx", qdpx, "--corpus", corpus, "--codebook", book_path).exit_code == 0
+
+
+def test_a_folder_that_is_no_corpus_is_not_written_into(tmp_path):
+    """--corpus mistyped as a folder with other things in it (no sources.yaml): refused,
+    nothing strewn there. A new or empty folder is a new corpus."""
+    folder = tmp_path / "projekt"
+    folder.mkdir()
+    (folder / "noter.txt").write_text("mine noter\n", encoding="utf-8")
+    qdpx = write_qdpx(tmp_path / "p.qdpx", other_tool_project())
+    result = run("import", "qdpx", qdpx, "--corpus", folder, "--codebook", tmp_path / "codebook.yaml")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "is no corpus (it has no sources.yaml) and is not empty" in result.stderr
+    assert listing(folder) == ["noter.txt"] and not (tmp_path / "codebook.yaml").exists()
+    (tmp_path / "tom").mkdir()
+    assert run("import", "qdpx", qdpx, "--corpus", tmp_path / "tom", "--codebook", tmp_path / "codebook.yaml").exit_code == 0

@@ -485,6 +485,10 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
     corpus = Path(corpus)
     if not corpus.is_dir():
         return _import_qdpx(path, corpus, codebook_path, output, check)
+    if not (corpus / "sources.yaml").exists() and any(corpus.iterdir()):
+        # A folder that holds other things is no corpus: a mistyped --corpus (the project's
+        # own folder, a home folder) would get texts/, coding/ and a sources.yaml strewn in it.
+        raise CasebaseError("is no corpus (it has no sources.yaml) and is not empty; give a corpus, or a new or empty folder", file=corpus)
     # One import into a corpus at a time: two would each merge the codebook and
     # sources.yaml as they found them, and the second would drop the first's codes.
     lock = FileLock(str(corpus / IMPORT_LOCK), timeout=0)
