@@ -155,3 +155,38 @@ def test_a_decision_cannot_code_a_grouping_code(tmp_path):
     with pytest.raises(CasebaseError, match="new_ways: a grouping code"):
         decision_files.append(tmp_path / "coding", [decision], book)
     assert not (tmp_path / "coding" / "anna.csv").exists()
+
+
+def test_check_says_a_reading_is_ignored_because_its_code_became_a_grouping_code(tmp_path):
+    """A careless `codable: false` on a code coders have used: check names each reading
+    it now ignores as what it is (not "no longer in the codebook"), and a grouping code
+    that groups nothing."""
+    import csv
+    import shutil
+
+    import yaml
+    from click.testing import CliRunner
+
+    from casebase.cli import cli
+    from conftest import CORPUS
+
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    data = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    (walk,) = [c for c in data["codes"] if c["id"] == "walk_and_talk"]
+    walk["codable"] = False
+    for key in ("patterns", "exclude_patterns", "constructed_examples"):
+        walk.pop(key, None)
+    path = tmp_path / "codebook.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", "--corpus", str(tmp_path / "corpus"), "--codebook", str(path)])
+    assert result.exit_code == 0, result.output
+    coded = sum(
+        "walk_and_talk" in row["codes"].split()
+        for csv_path in (tmp_path / "corpus" / "coding").glob("coder*.csv")
+        for row in csv.DictReader(csv_path.open(encoding="utf-8"))
+    )
+    ignored = [line for line in result.output.splitlines() if line.startswith("grouping code  ") and ".csv:" in line]
+    assert coded > 0 and len(ignored) == coded, result.output
+    assert "'walk_and_talk' is a grouping code now (codable: false), which is never coded (ignored)" in ignored[0]
+    assert "'walk_and_talk' is no longer in the codebook" not in result.output
+    assert f"grouping code  {path}:" in result.output and "'walk_and_talk' has codable: false but groups no code" in result.output

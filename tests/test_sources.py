@@ -187,3 +187,14 @@ def test_a_plain_source_lists_its_cases(corpus_copy):
             sources.load_sources(corpus_copy)
         assert error.value.file == str(path) and error.value.line
         path.write_text(path.read_text(encoding="utf-8").replace(new, old, 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", "data:text/html,<script>alert(1)</script>", "www.vive.dk"])
+def test_a_source_url_is_a_web_address(corpus_copy, url):
+    """The source page links to a source's url: anything but http(s) could run in a reader's browser."""
+    path = edit_sources(corpus_copy, "    year: 2021\n", f"    year: 2021\n    url: '{url}'\n")
+    with pytest.raises(CasebaseError, match="must be a web address starting with http:// or https://") as error:
+        sources.load_sources(corpus_copy)
+    assert error.value.line == line_of(path, "url: ")
+    edit_sources(corpus_copy, f"    url: '{url}'\n", "    url: https://www.vive.dk/da/udgivelser/\n")
+    assert any(s.url == "https://www.vive.dk/da/udgivelser/" for s in sources.load_sources(corpus_copy))

@@ -221,8 +221,22 @@ def check(corpus: Path, codebook: Path):
         click.echo(
             f"unplaced  {decision.file}:{decision.line}: excerpt {decision.excerpt_id!r} not found; snippet {decision.snippet!r}"
         )
+    book = report.codebook
     for decision, code in resolution.deleted_codes:
-        click.echo(f"deleted code  {decision.file}:{decision.line}: {code!r} is no longer in the codebook (ignored)")
+        if code in book.codes and not book.codes[code].codable:
+            click.echo(
+                f"grouping code  {decision.file}:{decision.line}: {code!r} is a grouping code now (codable: false),"
+                " which is never coded (ignored); make it codable again or recode the excerpt with one of its codes"
+            )
+        else:
+            click.echo(f"deleted code  {decision.file}:{decision.line}: {code!r} is no longer in the codebook (ignored)")
+    parents = {code.parent for code in book.codes.values()}
+    for code_id in book.grouping():
+        if code_id not in parents:
+            click.echo(
+                f"grouping code  {book.path}:{book.codes[code_id].line}: {code_id!r} has codable: false but groups no code;"
+                " it can never be coded"
+            )
     for excerpt_id, readings in sorted(resolution.settled()[1].items()):
         said = "; ".join(f"{p.decision.coder}: {' '.join(p.codes) or '(ingen)'}" for p in readings)
         click.echo(f"disagreement  {excerpt_id}: {said} (left out of training until an adjudicator rules)")
@@ -678,6 +692,8 @@ def import_qdpx(file: Path, corpus: Path, codebook: Path, output: Path | None, c
     from casebase.publish import qdpx_import
 
     report = qdpx_import.import_qdpx(file, corpus, codebook, output, check=check)
+    if report.undone:
+        click.echo(f"Undid the import of {report.undone} that was cut off before it finished")
     verb = "Would import" if check else "Imported"
     coders = ", ".join(f"{coder} {n}" for coder, n in sorted(report.coders.items())) or "none"
     click.echo(f"{verb} {report.path}: {len(report.sources)} sources ({', '.join(report.sources)})")

@@ -70,9 +70,20 @@ class Source:
     line: int = 0  # where the entry starts in sources.yaml
 
 
+# The record `casebase import qdpx` keeps while it writes (what it found, so it can be
+# undone): while it is there, an import was cut off and the corpus is half written.
+IMPORT_RECORD = ".import-qdpx.json"
+
+
 def load_sources(corpus_dir: Path) -> list[Source]:
     corpus_dir = Path(corpus_dir)
     path = corpus_dir / "sources.yaml"
+    if (corpus_dir / IMPORT_RECORD).exists():
+        raise CasebaseError(
+            "an import ('casebase import qdpx') into this corpus was cut off before it finished;"
+            " run the same import again, which first undoes the cut-off one",
+            file=corpus_dir / IMPORT_RECORD,
+        )
     data = files.load_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
         raise CasebaseError("expected a top-level 'sources:' list", file=path, line=1)
@@ -123,6 +134,10 @@ def _source_from_entry(entry, corpus_dir: Path, path: Path) -> Source:
         fail("parser", f"unknown parser {entry['parser']!r} (one of: {', '.join(parsers)})")
     if not isinstance(entry["year"], int):
         fail("year", f"year must be a whole number, not {entry['year']!r}")
+    url = entry.get("url")
+    if url is not None and not re.match(r"https?://\S+$", str(url)):
+        # The source page links to it: javascript: or data: there would run in the reader's browser.
+        fail("url", f"url {str(url)[:80]!r} must be a web address starting with http:// or https://")
     is_survey = entry["parser"] == SURVEY_PARSER
     if is_survey and not entry.get("text_columns"):
         fail("parser", "a survey source needs 'text_columns'")

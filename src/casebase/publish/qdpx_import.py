@@ -19,11 +19,19 @@ Everything is read and checked before anything is written: a hostile or
 broken file (member names outside the archive, a zip bomb, a huge member,
 malformed XML, entity declarations, positions beyond the text, references to
 GUIDs the project does not define) is one error line, and nothing is written.
+
+The writing itself touches several files. A record of what they were
+(``corpus/.import-qdpx.json``) is written first and removed last: a failed write
+is undone at once, and an import that was killed is undone by the next one,
+while build and check refuse the half-written corpus meanwhile.
 """
 
 from __future__ import annotations
 
+import base64
+import bisect
 import io
+import json
 import re
 import zipfile
 import zlib
@@ -32,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 import yaml
+from filelock import FileLock, Timeout
 
 from casebase.coding import codebook as codebook_mod
 from casebase.coding import decision_files
@@ -50,6 +59,10 @@ MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 # past a megabyte is a zip bomb, not a project.
 MAX_RATIO = 100
 RATIO_FLOOR = 1024 * 1024
+# Held while an import runs in a corpus (beside the record of what it changes).
+IMPORT_LOCK = ".import-qdpx.lock"
+# The longest source id taken from a project (it names the source's text file).
+MAX_SOURCE_ID = 100
 # The share of an excerpt's characters a selection must cover to code it.
 COVERAGE = 0.5
 UNKNOWN_CODER = "ukendt"
@@ -89,6 +102,7 @@ class QdpxReport:
     cases: int = 0  # cases imported (as sources.yaml ``cases`` of their source)
     cases_skipped: list[str] = field(default_factory=list)
     answers: int = 0  # cases that hold a survey answer's attributes, not imported
+    undone: str | None = None  # the project of an earlier import that was cut off, undone first
 
 
 class _Archive:
@@ -123,6 +137,9 @@ class _Archive:
                     " (a zip bomb?); refusing the file",
                     file=path,
                 )
+            if name in self.members:
+                # Two members of one name: which one is the text (or the project) would be the reader's guess.
+                raise CasebaseError(f"the archive has two members named {name!r}; refusing the file", file=path)
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
                 raise CasebaseError(f"the archive unpacks to more than {MAX_TOTAL_BYTES:,} bytes; refusing the file", file=path)
@@ -219,7 +236,7 @@ def _source_entry(source_id: str, name: str, node: refiqda._Node, values: dict[s
     for line in _text(_first(node, "Description")).strip().splitlines():
         if line.startswith("Licens: ") and "licence" not in entry:
             entry["licence"] = line.removeprefix("Licens: ").strip()
-        elif line.startswith("URL: ") and "url" not in entry:
+        elif line.startswith("URL: ") and "url" not in entry and re.match(r"https?://\S+$", line.removeprefix("URL: ").strip()):
             entry["url"] = line.removeprefix("URL: ").strip()
         else:
             lines.append(line)
@@ -237,8 +254,9 @@ def read_project(path: Path, corpus: Path):
         raise CasebaseError("not a REFI-QDA project: the archive has no project.qde", file=path)
     root = refiqda.parse_xml_bytes(archive.read("project.qde"), where)
     if root.tag != "Project" or root.ns != refiqda.NS_PROJECT:
+        found = f"<{root.tag}>" + (f" in namespace {root.ns}" if root.ns else " without a namespace")
         raise CasebaseError(
-            f"not a REFI-QDA project: the root element is <{root.tag}>, expected <Project> in {refiqda.NS_PROJECT}",
+            f"not a REFI-QDA project: the root element is {found}, expected <Project> in {refiqda.NS_PROJECT}",
             file=where,
             line=root.line,
         )
@@ -248,7 +266,9 @@ def read_project(path: Path, corpus: Path):
             key = refiqda.guid_of(user.attrs.get("guid"))
             if key is None:
                 raise CasebaseError("a <User> has no valid guid", file=where, line=user.line)
-            users[key] = (user.attrs.get("name", "").strip(), user.attrs.get("id", "").strip())
+            if key in users:
+                raise CasebaseError(f"duplicate GUID {key} (user {user.attrs.get('name', '')!r}; first at line {users[key][2]})", file=where, line=user.line)
+            users[key] = (user.attrs.get("name", "").strip(), user.attrs.get("id", "").strip(), user.line)
     codebook_el = _first(root, "CodeBook")
     codes = refiqda.codes_of(codebook_el, where) if codebook_el is not None else []
     variables = {}
@@ -261,6 +281,7 @@ def read_project(path: Path, corpus: Path):
     report = QdpxReport(path=path)
     sources: list[_Source] = []
     spans: dict[str, tuple[str, int, int]] = {}  # every selection's GUID -> (source GUID, start, end)
+    source_lines: dict[str, int] = {}  # text sources' GUIDs -> their line
     for sources_el in root.find("Sources"):
         for node in sources_el.children:
             name = " ".join(node.attrs.get("name", "").split()) or node.attrs.get("guid", "")
@@ -274,6 +295,12 @@ def read_project(path: Path, corpus: Path):
             source_guid = refiqda.guid_of(node.attrs.get("guid"))
             if source_guid is None:
                 raise CasebaseError(f"text source {name!r} has no valid guid", file=where, line=node.line)
+            if source_guid in source_lines:
+                # Selections and cases name their source by GUID: two sources with one would be guesswork.
+                raise CasebaseError(
+                    f"duplicate GUID {source_guid} (source {name!r}; first at line {source_lines[source_guid]})", file=where, line=node.line
+                )
+            source_lines[source_guid] = node.line
             text_path = node.attrs.get("plainTextPath", "").strip()
             content = _first(node, "PlainTextContent")
             if content is not None:
@@ -429,7 +456,7 @@ def _corpus_sources(corpus: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 def _source_id(recorded: str, name: str, taken: dict[str, str]) -> str:
     # casebase's own export names its sources; another tool's source gets an id from its name.
-    if re.fullmatch(r"[a-z0-9][a-z0-9-]*", recorded):
+    if re.fullmatch(r"[a-z0-9][a-z0-9-]*", recorded) and len(recorded) <= MAX_SOURCE_ID:
         return recorded
     base = segment.slug(name)[:40].strip("-") or "kilde"
     candidate, n = base, 2
@@ -438,11 +465,12 @@ def _source_id(recorded: str, name: str, taken: dict[str, str]) -> str:
     return candidate
 
 
-def _coders(users: dict[str, tuple[str, str]]) -> dict[str | None, tuple[str, bool]]:
+def _coders(users: dict[str, tuple[str, str, int]]) -> dict[str | None, tuple[str, bool]]:
     """User GUID -> (coder id, whether their codings are rulings)."""
     result: dict[str | None, tuple[str, bool]] = {None: (UNKNOWN_CODER, False)}
-    used: dict[tuple[str, bool], str] = {}
-    for key, (name, user_id) in users.items():
+    # Codings without a user are filed under UNKNOWN_CODER: a user of that name is another coder.
+    used: dict[tuple[str, bool], str | None] = {(UNKNOWN_CODER, False): None}
+    for key, (name, user_id, _) in users.items():
         ruling = user_id.startswith(refiqda.ADJUDICATOR_USER_ID)
         base = coder_id(user_id.removeprefix(refiqda.ADJUDICATOR_USER_ID) if ruling else (name or user_id))
         candidate, n = base, 2
@@ -454,11 +482,34 @@ def _coders(users: dict[str, tuple[str, str]]) -> dict[str | None, tuple[str, bo
 
 
 def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None = None, check: bool = False) -> QdpxReport:
+    corpus = Path(corpus)
+    if not corpus.is_dir():
+        return _import_qdpx(path, corpus, codebook_path, output, check)
+    if not (corpus / "sources.yaml").exists() and any(corpus.iterdir()):
+        # A folder that holds other things is no corpus: a mistyped --corpus (the project's
+        # own folder, a home folder) would get texts/, coding/ and a sources.yaml strewn in it.
+        raise CasebaseError("is no corpus (it has no sources.yaml) and is not empty; give a corpus, or a new or empty folder", file=corpus)
+    # One import into a corpus at a time: two would each merge the codebook and
+    # sources.yaml as they found them, and the second would drop the first's codes.
+    lock = FileLock(str(corpus / IMPORT_LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise CasebaseError("another 'casebase import qdpx' into this corpus is running; run this one when it has finished", file=corpus) from None
+    try:
+        return _import_qdpx(path, corpus, codebook_path, output, check)
+    finally:
+        lock.release()
+
+
+def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None, check: bool) -> QdpxReport:
     path, corpus, codebook_path = Path(path), Path(corpus), Path(codebook_path)
     out = Path(output) if output else codebook_path
+    undone = None if check else undo_interrupted(corpus, (codebook_path, out))
     if output and out.exists():
         raise CasebaseError("already exists; choose another --output, or leave it out to merge into --codebook", file=out)
     users, qdc_codes, sources, report = read_project(path, corpus)
+    report.undone = undone
     existing = codebook_mod.load(codebook_path) if codebook_path.exists() else None
 
     # The codebook: the project's codes merged into the existing ones.
@@ -485,11 +536,15 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
         blocks, _ = plain.parse(source.text)
         _, excerpts = segment.assemble(source.id, blocks)
         assert len(excerpts) == len(spans)
+        # The paragraphs lie in order without overlap: a selection's candidates are found by
+        # bisection (a project may hold tens of thousands of selections in one long text).
+        starts, ends = [s for s, _ in spans], [e for _, e in spans]
         for _, start, end, codings in source.selections:
+            first, last = bisect.bisect_right(ends, start), bisect.bisect_left(starts, end)
             covered = [
-                excerpt
-                for excerpt, (s, e) in zip(excerpts, spans)
-                if min(end, e) - max(start, s) > COVERAGE * (e - s)
+                excerpts[i]
+                for i in range(first, last)
+                if min(end, ends[i]) - max(start, starts[i]) > COVERAGE * (ends[i] - starts[i])
             ]
             for user, date, target in codings:
                 coder, ruling = coders[user]
@@ -527,22 +582,137 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
     if check:
         return report
 
-    # Writing: the texts, then sources.yaml, the codebook and the decisions.
+    # Writing: the texts, then sources.yaml, the codebook and the decisions. Each
+    # file is written whole or not at all, but together they are several files:
+    # the record of what was there before lets a cut-off import be undone.
     texts = corpus / "texts"
-    for source in sources:
-        target = texts / f"{source.id}.txt"
-        with on_file(target):
-            texts.mkdir(parents=True, exist_ok=True)
-            with atomic_path(target) as tmp:
-                tmp.write_text(source.text, encoding="utf-8", newline="")
-    _append_sources(corpus / "sources.yaml", [s.entry for s in sources], path)
-    if text is not None:
-        with on_file(out):
-            with atomic_path(out) as tmp:
-                tmp.write_text(text, encoding="utf-8")
-        book = codebook_mod.load(out)
-    decision_files.append(corpus / "coding", decisions, book)
+    coder_files = sorted({decision_files.coder_file(corpus / "coding", d.coder, d.adjudication) for d in decisions})
+    _write_record(corpus, path, sources, [corpus / "sources.yaml", out if text is not None else None], coder_files)
+    try:
+        for source in sources:
+            target = texts / f"{source.id}.txt"
+            with on_file(target):
+                texts.mkdir(parents=True, exist_ok=True)
+                with atomic_path(target) as tmp:
+                    tmp.write_text(source.text, encoding="utf-8", newline="")
+        _append_sources(corpus / "sources.yaml", [s.entry for s in sources], path)
+        if text is not None:
+            with on_file(out):
+                with atomic_path(out) as tmp:
+                    tmp.write_text(text, encoding="utf-8")
+            book = codebook_mod.load(out)
+        decision_files.append(corpus / "coding", decisions, book)
+    except BaseException:
+        # A write that failed (a full disk, a codebook path that is a folder) or Ctrl-C:
+        # what was written is undone now. Should the undo fail too, the record stays
+        # and the next import undoes it.
+        try:
+            undo_interrupted(corpus, (codebook_path, out))
+        except CasebaseError:
+            pass
+        raise
+    with on_file(corpus / sources_mod.IMPORT_RECORD):
+        (corpus / sources_mod.IMPORT_RECORD).unlink()
     return report
+
+
+def _write_record(corpus: Path, project: Path, sources: list, replaced: list, appended: list) -> None:
+    """What the import is about to change, as it was: the files it replaces (their
+    bytes, or None for a file it creates), the coders' files it appends to (their
+    length) and the sources it adds. Written before anything else."""
+    record = {
+        "project": str(project),
+        "sources": [s.id for s in sources],
+        "replaced": {
+            str(p): base64.b64encode(p.read_bytes()).decode("ascii") if p.exists() else None for p in replaced if p is not None
+        },
+        "appended": {str(p): _whole_lines(p) for p in appended},
+    }
+    target = corpus / sources_mod.IMPORT_RECORD
+    with on_file(target):
+        with atomic_path(target) as tmp:
+            tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _whole_lines(path: Path) -> int | None:
+    """A coder's file's length up to its last line end (None: no file yet). A torn last
+    line is moved to a side file by the import's own save (decision_files), so the file
+    to cut back to ends before it."""
+    if not path.exists():
+        return None
+    with on_file(path):
+        data = path.read_bytes()
+    return data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
+
+
+def undo_interrupted(corpus: Path, codebooks: tuple[Path, ...] = ()) -> str | None:
+    """Undo an import that was cut off (killed, a power cut) half-way, from its
+    record: the texts it added are removed, sources.yaml and the codebook are as
+    they were, and each coder's file is cut back to its length before the import.
+    Rows a coder saved meanwhile (never on an excerpt of the imported sources,
+    which no build has seen) are kept. Returns the project's name, or None when
+    no import was cut off.
+
+    The record is a file in the corpus, which may come from elsewhere (a copy, a
+    git clone): it is obeyed only for files of this corpus (its texts, sources.yaml,
+    its coders' files) and the codebook(s) this import was given."""
+    corpus = Path(corpus)
+    target = corpus / sources_mod.IMPORT_RECORD
+    if not target.exists():
+        return None
+    try:
+        record = json.loads(read_bytes(target))
+        source_ids = [str(source_id) for source_id in record["sources"]]
+        replaced, appended = dict(record["replaced"]), dict(record["appended"])
+        project = Path(str(record["project"])).name
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CasebaseError(f"the record of a cut-off import cannot be read ({exc}); restore the corpus from git", file=target) from None
+    coding = (corpus / "coding").resolve()
+    allowed = {(corpus / "sources.yaml").resolve()} | {Path(p).resolve() for p in codebooks}
+    strays = [n for n in replaced if Path(n).resolve() not in allowed]
+    strays += [n for n in appended if not (Path(n).resolve().is_relative_to(coding) and n.endswith(".csv"))]
+    strays += [i for i in source_ids if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", i)]
+    if strays:
+        raise CasebaseError(
+            f"the record of a cut-off import names {strays[0]!r}, which is not this corpus's or the codebook's;"
+            " it is not followed: restore the corpus from git and delete the record",
+            file=target,
+        )
+    prefixes = tuple(f"{source_id}-".encode() for source_id in source_ids)
+    texts = [corpus / "texts" / f"{source_id}.txt" for source_id in source_ids]
+    for name, size in appended.items():
+        coder_path = Path(name)
+        with on_file(coder_path):
+            if not coder_path.exists():
+                continue
+            with FileLock(str(coder_path) + ".lock"):
+                data = coder_path.read_bytes()
+                head, lines = data[: size or 0], data[size or 0 :].splitlines(keepends=True)
+                # A last line without its line end is the import's own write, cut off.
+                if lines and not lines[-1].endswith(b"\n"):
+                    lines.pop()
+                if size is None and lines and lines[0].startswith(b"excerpt_id,"):
+                    head = lines.pop(0)  # the header the import wrote for a new coder
+                kept = [line for line in lines if not line.startswith(prefixes)]
+                if size is None and not kept:
+                    coder_path.unlink()
+                    continue
+                with atomic_path(coder_path) as tmp:
+                    tmp.write_bytes(head + b"".join(kept))
+    for name, before in replaced.items():
+        replaced_path = Path(name)
+        with on_file(replaced_path):
+            if before is None:
+                replaced_path.unlink(missing_ok=True)
+            else:
+                with atomic_path(replaced_path) as tmp:
+                    tmp.write_bytes(base64.b64decode(before))
+    for text_path in texts:
+        with on_file(text_path):
+            text_path.unlink(missing_ok=True)
+    with on_file(target):
+        target.unlink()
+    return project
 
 
 def _checked_codebook(text: str, path: Path):

@@ -249,11 +249,13 @@ def utc(value: str | None) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        # A time at the edge of the calendar (year 1 or 9999) may have no UTC time.
+        moment = moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -672,6 +674,10 @@ def read_qdc(path: Path) -> list[QdcCode]:
     return codes_of(root, path)
 
 
+# The deepest nesting of codes a codebook may have.
+MAX_CODE_DEPTH = 50
+
+
 def codes_of(codebook: _Node, where) -> list[QdcCode]:
     """The codes under a <CodeBook> element (of a .qdc or a project), parents first."""
     containers = codebook.find("Codes")
@@ -680,10 +686,13 @@ def codes_of(codebook: _Node, where) -> list[QdcCode]:
     codes: list[QdcCode] = []
     seen: dict[str, int] = {}
 
-    def visit(node: _Node, parent: str | None) -> None:
+    def visit(node: _Node, parent: str | None, depth: int) -> None:
         name = " ".join(node.attrs.get("name", "").split())
         if not name:
             raise CasebaseError("a <Code> has no name", file=where, line=node.line)
+        if depth > MAX_CODE_DEPTH:
+            # A codebook is a few levels deep; thousands of nested codes are a hostile file.
+            raise CasebaseError(f"code {name!r} lies more than {MAX_CODE_DEPTH} levels deep in the codebook", file=where, line=node.line)
         match = _GUID.match(node.attrs.get("guid", "").strip())
         if not match:
             raise CasebaseError(f"code {name!r} has no valid guid", file=where, line=node.line)
@@ -705,10 +714,10 @@ def codes_of(codebook: _Node, where) -> list[QdcCode]:
         codable = node.attrs.get("isCodable", "true").strip().lower() not in ("false", "0")
         codes.append(QdcCode(code_guid_, name, colour, description, parent, node.line, codable))
         for child in node.find("Code"):
-            visit(child, code_guid_)
+            visit(child, code_guid_, depth + 1)
 
     for node in containers[0].find("Code"):
-        visit(node, None)
+        visit(node, None, 1)
     return codes
 
 
@@ -851,6 +860,17 @@ def codes_from_qdc(qdc_codes: list[QdcCode], existing: Codebook | None, source: 
     for q in qdc_codes:
         code_id = ids[q.guid]
         before = old.get(code_id)
+        if before is not None and before.codable and not q.codable and (
+            before.patterns or before.exclude_patterns or before.constructed_positive or before.constructed_negative
+        ):
+            # A category in the other tool, a code with rules and training examples here: say which
+            # code and why, rather than that the merged codebook would not load.
+            raise CasebaseError(
+                f"code {q.name!r} is a category (isCodable=\"false\") in {source.name}, but the codebook's code {code_id!r}"
+                " is coded and has patterns or constructed examples; make it a code in the other tool, or remove them"
+                " from codebook.yaml first if it is to group codes only",
+                file=source,
+            )
         if q.description is not None and q.description.strip():
             definition, include, exclude = parse_description(q.description)
         elif before is not None:
