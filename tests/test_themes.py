@@ -163,3 +163,74 @@ def test_themes_from_the_cli(built_db):
     assert f"[{lines[0]['representatives'][0]['id']}]" in text.stdout
     unknown = themes_cli(built_db, "--code", "findes_ikke")
     assert unknown.returncode == 1 and unknown.stderr.strip().splitlines() == [f"Error: {REPO_CODEBOOK}: unknown code 'findes_ikke'"]
+
+
+def trimmed_copy(built_db, tmp_path, keep):
+    """A copy of the seed build with only the first ``keep`` uncovered excerpts left."""
+    path = tmp_path / "casebase.db"
+    shutil.copy(built_db, path)
+    connection = sqlite3.connect(path)
+    sql, params = themes._select(None)
+    uncovered = [row[0] for row in connection.execute(sql, params)]
+    connection.executemany("delete from excerpts where id = ?", [(i,) for i in uncovered[keep:]])
+    connection.commit()
+    return connection
+
+
+@pytest.mark.parametrize("keep", [0, 1, 4, 8])
+def test_a_tiny_corpus_has_no_themes_rather_than_an_error(built_db, tmp_path, keep):
+    # A handful of uncovered excerpts share no word in three of them and at most 30 %:
+    # no theme, where the vectorizer used to raise.
+    connection = trimmed_copy(built_db, tmp_path, keep)
+    try:
+        found = themes.find(connection, n_themes=2, seed=0)
+    finally:
+        connection.close()
+    assert found.themes == [] and found.clustered <= keep
+
+
+def test_themes_refuse_what_they_cannot_cluster_from_the_cli(built_db, tmp_path):
+    for seed in ("-1", str(2**32)):
+        refused = themes_cli(built_db, "--seed", seed)
+        assert refused.returncode == 2 and "Invalid value for '--seed'" in refused.stderr and "Traceback" not in refused.stderr
+    # A grouping code (codable: false) over digital_shift has no excerpts of its own.
+    codebook = tmp_path / "codebook.yaml"
+    text = REPO_CODEBOOK.read_text(encoding="utf-8").replace("  - id: digital_shift\n", "  - id: digital_shift\n    parent: new_ways\n", 1)
+    codebook.write_text(
+        text.replace(
+            "codes:\n",
+            "codes:\n  - id: new_ways\n    label_da: Nye arbejdsformer\n    label_en: New ways\n"
+            "    definition: Samler arbejdsformerne.\n    codable: false\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "db").mkdir()
+    shutil.copy(built_db, tmp_path / "db" / "casebase.db")
+    for folder in ("models", "cache"):  # the build this needs reuses the seed build's analyses
+        if (built_db.parent / folder).exists():
+            shutil.copytree(built_db.parent / folder, tmp_path / "db" / folder)
+    shutil.copytree(CORPUS, tmp_path / "corpus")  # a build may record the codebook's version beside the decisions
+    refused = themes_cli(tmp_path / "db" / "casebase.db", "--code", "new_ways", "--codebook", str(codebook), "--corpus", str(tmp_path / "corpus"))
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        f"Error: {codebook}: 'new_ways' is a grouping code (codable: false): nothing is coded with it; give one of its codes"
+    ]
+
+
+@pytest.mark.parametrize(
+    "new, message",
+    [
+        (new_codes.NewCode("a" * 61, "Lang", "Lang."), "at most 60"),
+        (new_codes.NewCode("lang_etiket", "x" * 121, "Lang."), "longer than 120"),
+        (new_codes.NewCode("lang_definition", "Lang", "x" * 5_001), "longer than 5000"),
+        (new_codes.NewCode("mange", "Mange", "Mange.", patterns=[f"ord{i}" for i in range(51)]), "at most 50 patterns"),
+        (new_codes.NewCode("styretegn", "a\nb: c", "Ny."), "control character"),
+        (new_codes.NewCode("nul", "a\x00b", "Ny."), "control character"),
+        (new_codes.NewCode("bidi", "\u202eabc", "Ny."), "control character"),
+    ],
+)
+def test_a_code_beyond_bounds_is_refused(codebook_copy, new, message):
+    before = codebook_copy.read_bytes()
+    with pytest.raises(CasebaseError, match=message):
+        new_codes.add_code(codebook_copy, new)
+    assert codebook_copy.read_bytes() == before

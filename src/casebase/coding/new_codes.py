@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,43 @@ from casebase.errors import CasebaseError, on_file, read_bytes
 
 QUEUED_DIR = "queued"
 QUEUED_COLUMNS = ["excerpt_id", "snippet", "theme", "proposed_by", "timestamp"]
+# Bounds on what a coder types: an id is also a file name (the queue) and a URL, a
+# label a chip on every page, and every pattern is compiled at every build.
+MAX_ID = 60
+MAX_LABEL = 120
+MAX_DEFINITION = 5_000
+MAX_PATTERNS = 50
+MAX_PATTERN = 200
+# Control characters (a NUL, an escape, a line break in a label) and the bidirectional
+# overrides that make a label read otherwise than it is written.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # Colours for new codes, distinct from the seed codebook's; the first one no code uses.
 PALETTE = ["#b7791f", "#805ad5", "#d53f8c", "#319795", "#dd6b20", "#3182ce", "#38a169", "#e53e3e", "#718096", "#975a16"]
+
+
+def has_hidden_characters(text: str, line_breaks: bool = False) -> bool:
+    """Whether ``text`` holds a control or bidirectional-override character (line
+    breaks and tabs allowed where ``line_breaks``: a definition is several lines)."""
+    if line_breaks:
+        text = re.sub("[\n\r\t]", " ", text)
+    return _HIDDEN.search(text) is not None
+
+
+def refusal(code: "NewCode") -> str | None:
+    """Why ``code`` cannot be written whatever the codebook holds, or None."""
+    if len(code.id) > MAX_ID:
+        return f"code id is {len(code.id)} characters long; at most {MAX_ID}"
+    if len(code.label_da.strip()) > MAX_LABEL or len(code.label_en.strip()) > MAX_LABEL:
+        return f"a label is longer than {MAX_LABEL} characters"
+    if len(code.definition) > MAX_DEFINITION:
+        return f"the definition is longer than {MAX_DEFINITION} characters"
+    if len(code.patterns) > MAX_PATTERNS or any(len(p) > MAX_PATTERN for p in code.patterns):
+        return f"at most {MAX_PATTERNS} patterns of at most {MAX_PATTERN} characters each"
+    if any(has_hidden_characters(t) for t in (code.label_da, code.label_en, *code.patterns)) or has_hidden_characters(
+        code.definition, line_breaks=True
+    ):
+        return "a label, the definition or a pattern holds a control character"
+    return None
 
 
 @dataclass
@@ -67,6 +103,9 @@ def add_code(path: Path, code: NewCode, check: Callable[[codebook_mod.Codebook],
     from ruamel.yaml.scalarstring import FoldedScalarString
 
     path = Path(path)
+    refused = refusal(code)
+    if refused:
+        raise CasebaseError(refused, file=path)
     with on_file(path), FileLock(str(path) + ".lock"):
         current = codebook_mod.load(path)  # refuses a half-edited file, naming its line
         if code.id in current.codes:

@@ -55,7 +55,7 @@ def _options(request) -> tuple[str | None, int, int]:
         seed = int(request.args.get("seed") or themes.DEFAULT_SEED)
     except ValueError:
         raise NotFound("Antal temaer og frø skal være hele tal.") from None
-    return code, max(2, min(n, MAX_THEMES)), max(0, seed)
+    return code, max(2, min(n, MAX_THEMES)), max(0, min(seed, themes.MAX_SEED))
 
 
 def _query(code, n, seed) -> str:
@@ -69,6 +69,9 @@ def _candidates(datasette, code, n, seed) -> tuple[themes.Themes, list[dict], di
         codes = coding_db.codes(conn)
         if code and code not in {c["id"] for c in codes}:
             raise NotFound(f"Ukendt kode: {code}")
+        if code and not next(c for c in codes if c["id"] == code)["codable"]:
+            # Nothing is coded with a grouping code: it has no excerpts of its own.
+            raise NotFound(f"{code} er en overkode, der kun samler andre koder; intet er kodet med den. Vælg en af dens koder.")
         key = (serving.config(datasette).get("served"), info.get("built_at"), info.get("codebook_version"), code, n, seed)
         with _lock:
             found = _found.get(key)
@@ -235,6 +238,18 @@ def _problems(form: dict, settings) -> list[str]:
         problems.append("Giv koden en dansk etiket.")
     if not form["definition"]:
         problems.append("Giv koden en definition: hvad tæller med, og hvad gør ikke.")
+    if len(form["id"]) > new_codes.MAX_ID:
+        problems.append(f"Kodens id må højst have {new_codes.MAX_ID} tegn.")
+    if len(form["label_da"]) > new_codes.MAX_LABEL or len(form["label_en"]) > new_codes.MAX_LABEL:
+        problems.append(f"En etiket må højst have {new_codes.MAX_LABEL} tegn.")
+    if len(form["definition"]) > new_codes.MAX_DEFINITION:
+        problems.append(f"Definitionen må højst have {new_codes.MAX_DEFINITION:,} tegn.".replace(",", "."))
+    patterns = _patterns(form)
+    if len(patterns) > new_codes.MAX_PATTERNS or any(len(p) > new_codes.MAX_PATTERN for p in patterns):
+        problems.append(f"Højst {new_codes.MAX_PATTERNS} mønstre, hvert på højst {new_codes.MAX_PATTERN} tegn.")
+    hidden = [form["label_da"], form["label_en"], *patterns]
+    if any(new_codes.has_hidden_characters(t) for t in hidden) or new_codes.has_hidden_characters(form["definition"], line_breaks=True):
+        problems.append("Etiketter, definition og mønstre må ikke indeholde styretegn (fx linjeskift i en etiket).")
     try:
         book = codebook_mod.load(settings.codebook)
     except CasebaseError as exc:

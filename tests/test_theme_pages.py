@@ -1,0 +1,95 @@
+"""The candidate-themes pages under hostile or careless use, through Datasette's own ASGI
+client on a copy of the seed build: every bad form is one Danish message with a 4xx and
+codebook.yaml, the queue and the decisions as they were."""
+
+import asyncio
+import re
+import shutil
+
+import pytest
+
+from casebase.publish import coders, serving
+from conftest import CORPUS, METADATA, PASSWORDS, REPO_CODEBOOK
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, built_db):
+    root = tmp_path_factory.mktemp("theme-pages")
+    shutil.copytree(CORPUS, root / "corpus")
+    shutil.copy(REPO_CODEBOOK, root / "codebook.yaml")
+    (root / "db").mkdir()
+    shutil.copy(built_db, root / "db" / "casebase.db")
+    for name, password in PASSWORDS.items():
+        coders.add(root / "coders.json", name, password)
+    settings = serving.CodingSettings(root / "corpus", root / "codebook.yaml", root / "coders.json")
+    return root, settings, serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
+
+
+async def login(datasette):
+    page = await datasette.client.get("/-/casebase/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    cookies = {"ds_csrftoken": page.cookies["ds_csrftoken"]}
+    response = await datasette.client.post(
+        "/-/casebase/login", data={"name": "anna", "password": PASSWORDS["anna"], "csrftoken": token}, cookies=cookies
+    )
+    cookies["ds_actor"] = response.cookies["ds_actor"]
+    return cookies, token
+
+
+def state(root):
+    """codebook.yaml, the queued excerpts and the coders' decisions, byte for byte."""
+    coding = root / "corpus" / "coding"
+    return (root / "codebook.yaml").read_bytes(), {p.relative_to(coding): p.read_bytes() for p in coding.rglob("*.csv")}
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("id", "a" * 61, "Kodens id må højst have 60 tegn."),
+        ("label_da", "x" * 121, "En etiket må højst have 120 tegn."),
+        ("definition", "x" * 5_001, "Definitionen må højst have 5.000 tegn."),
+        ("extra_patterns", "\n".join(f"ord{i}" for i in range(51)), "Højst 50 mønstre, hvert på højst 200 tegn."),
+        ("label_da", "Ny\nkode: ja", "Etiketter, definition og mønstre må ikke indeholde styretegn (fx linjeskift i en etiket)."),
+        ("label_da", "\u202eedok yN", "Etiketter, definition og mønstre må ikke indeholde styretegn (fx linjeskift i en etiket)."),
+        ("definition", "Nyt\x00tema", "Etiketter, definition og mønstre må ikke indeholde styretegn (fx linjeskift i en etiket)."),
+    ],
+)
+def test_a_code_beyond_bounds_is_refused_in_danish(site, field, value, message):
+    root, _, datasette = site
+
+    async def run():
+        cookies, token = await login(datasette)
+        form = {"csrftoken": token, "id": "nyt_tema", "label_da": "Nyt tema", "definition": "Hvad temaet dækker.", field: value}
+        return await datasette.client.post("/-/casebase/themes/1?n=4&seed=0", data=form, cookies=cookies)
+
+    before = state(root)
+    response = asyncio.run(run())
+    assert response.status_code == 409
+    assert re.findall(r'<p class="casebase-warning" role="alert">([^<]*)</p>', response.text) == [message]
+    assert state(root) == before
+
+
+def test_theme_options_out_of_range_are_answered(site):
+    root, _, datasette = site
+    text = REPO_CODEBOOK.read_text(encoding="utf-8")
+
+    async def run():
+        cookies, _ = await login(datasette)
+        huge = await datasette.client.get("/-/casebase/themes?n=4&seed=99999999999", cookies=cookies)
+        # A grouping code (codable: false, as a build of a codebook with one writes it)
+        # has no excerpts of its own to find sub-themes in.
+        import sqlite3
+
+        conn = sqlite3.connect(serving.working_copy(root / "db" / "casebase.db"))
+        conn.execute("update codes set codable = 0 where id = 'digital_shift'")
+        conn.commit()
+        conn.close()
+        grouping = await datasette.client.get("/-/casebase/themes?n=4&code=digital_shift", cookies=cookies)
+        menu = await datasette.client.get("/-/casebase/themes?n=4", cookies=cookies)
+        return huge, grouping, menu
+
+    huge, grouping, menu = asyncio.run(run())
+    assert huge.status_code == 200 and "frø 4294967295" in huge.text
+    assert grouping.status_code == 404 and "digital_shift er en overkode, der kun samler andre koder" in grouping.text
+    assert '<option value="digital_shift"' not in menu.text and '<option value="outdoor"' in menu.text
+    assert (root / "codebook.yaml").read_text(encoding="utf-8") == text
