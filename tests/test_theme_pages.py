@@ -3,6 +3,7 @@ client on a copy of the seed build: every bad form is one Danish message with a 
 codebook.yaml, the queue and the decisions as they were."""
 
 import asyncio
+import html
 import re
 import shutil
 
@@ -19,6 +20,9 @@ def site(tmp_path_factory, built_db):
     shutil.copy(REPO_CODEBOOK, root / "codebook.yaml")
     (root / "db").mkdir()
     shutil.copy(built_db, root / "db" / "casebase.db")
+    # An earlier codebook had a code since removed, which coders judged excerpts under.
+    with open(root / "corpus" / "coding" / "codebooks.csv", "a", encoding="utf-8") as registry:
+        registry.write("0ld0ld0ld0ld,digital_shift fjernet_kode\n")
     for name, password in PASSWORDS.items():
         coders.add(root / "coders.json", name, password)
     settings = serving.CodingSettings(root / "corpus", root / "codebook.yaml", root / "coders.json")
@@ -46,6 +50,12 @@ def state(root):
     "field, value, message",
     [
         ("id", "a" * 61, "Kodens id må højst have 60 tegn."),
+        (
+            "id",
+            "fjernet_kode",
+            "Id'et fjernet_kode tilhørte en kode, der er fjernet, og som kodere har bedømt uddrag efter; "
+            "med samme id ville deres beslutninger blive læst som beslutninger om den nye kode. Vælg et andet.",
+        ),
         ("label_da", "x" * 121, "En etiket må højst have 120 tegn."),
         ("definition", "x" * 5_001, "Definitionen må højst have 5.000 tegn."),
         ("extra_patterns", "\n".join(f"ord{i}" for i in range(51)), "Højst 50 mønstre, hvert på højst 200 tegn."),
@@ -65,7 +75,8 @@ def test_a_code_beyond_bounds_is_refused_in_danish(site, field, value, message):
     before = state(root)
     response = asyncio.run(run())
     assert response.status_code == 409
-    assert re.findall(r'<p class="casebase-warning" role="alert">([^<]*)</p>', response.text) == [message]
+    warnings = re.findall(r'<p class="casebase-warning" role="alert">([^<]*)</p>', response.text)
+    assert [html.unescape(w) for w in warnings] == [message]
     assert state(root) == before
 
 

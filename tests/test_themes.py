@@ -234,3 +234,14 @@ def test_a_code_beyond_bounds_is_refused(codebook_copy, new, message):
     with pytest.raises(CasebaseError, match=message):
         new_codes.add_code(codebook_copy, new)
     assert codebook_copy.read_bytes() == before
+
+
+def test_the_id_of_a_removed_code_coders_judged_is_refused(codebook_copy, tmp_path):
+    # Decisions under an earlier codebook judged "fjernet_kode" present or absent; a new
+    # code by that id would silently inherit those readings.
+    before = codebook_copy.read_bytes()
+    with pytest.raises(CasebaseError, match="belonged to a removed code that coders judged"):
+        new_codes.add_code(codebook_copy, new_codes.NewCode("fjernet_kode", "Ny", "Ny."), judged={"fjernet_kode", "outdoor"})
+    assert codebook_copy.read_bytes() == before
+    (tmp_path / "codebooks.csv").write_text("codebook_version,codes\na1,outdoor fjernet_kode\nb2,outdoor to_go\n", encoding="utf-8")
+    assert new_codes.judged_ids(tmp_path) == {"outdoor", "fjernet_kode", "to_go"}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from filelock import FileLock
 
 from casebase import files
 from casebase.coding import codebook as codebook_mod
+from casebase.coding import decision_files
 from casebase.coding.decision_files import csv_line, now, snippet_of
 from casebase.errors import CasebaseError, on_file, read_bytes
 
@@ -92,13 +93,25 @@ def _yaml():
     return yaml
 
 
-def add_code(path: Path, code: NewCode, check: Callable[[codebook_mod.Codebook], None] | None = None) -> codebook_mod.Codebook:
+def judged_ids(coding_dir: Path) -> set[str]:
+    """Every code id a recorded codebook version had (``codebooks.csv``): the codes
+    coders have judged excerpts under, present or absent."""
+    return {code for codes in decision_files.read_registry(coding_dir).values() for code in codes}
+
+
+def add_code(
+    path: Path,
+    code: NewCode,
+    check: Callable[[codebook_mod.Codebook], None] | None = None,
+    judged: Collection[str] = (),
+) -> codebook_mod.Codebook:
     """Append ``code`` to the codebook at ``path``; returns the new codebook.
 
     Raises CasebaseError (naming the file, and the line where it has one) if the
-    code cannot be added: its id exists or was replaced by a code, its parent
-    does not, a pattern does not compile (``check``), the file is not a valid
-    codebook now. Nothing is written then."""
+    code cannot be added: its id exists, was replaced by a code or is one of the
+    ``judged`` ids of a code since removed (earlier decisions would be read as
+    judging the new code), its parent does not exist, a pattern does not compile
+    (``check``), the file is not a valid codebook now. Nothing is written then."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.scalarstring import FoldedScalarString
 
@@ -112,6 +125,12 @@ def add_code(path: Path, code: NewCode, check: Callable[[codebook_mod.Codebook],
             raise CasebaseError(f"code id {code.id!r} is already in the codebook (line {current.codes[code.id].line})", file=path)
         if code.id in current.renamed():
             raise CasebaseError(f"code id {code.id!r} is replaced by {current.renamed()[code.id]!r}; choose another id", file=path)
+        if code.id in judged:
+            raise CasebaseError(
+                f"code id {code.id!r} belonged to a removed code that coders judged excerpts under; "
+                "their decisions would be read as judging the new code; choose another id",
+                file=path,
+            )
         text = read_bytes(path).decode("utf-8")
         yaml = _yaml()
         data = yaml.load(text)

@@ -258,6 +258,16 @@ def _problems(form: dict, settings) -> list[str]:
         problems.append(f"Der er allerede en kode med id'et {form['id']} ({book.codes[form['id']].label_da}); vælg et andet.")
     elif form["id"] in book.renamed():
         problems.append(f"Id'et {form['id']} er en tidligere kode, som {book.renamed()[form['id']]} erstatter; vælg et andet.")
+    else:
+        try:
+            judged = new_codes.judged_ids(settings.coding_dir)
+        except CasebaseError as exc:
+            return problems + [f"Listen over kodebogens versioner (codebooks.csv) kan ikke læses, så intet er gemt: {exc}"]
+        if form["id"] in judged:
+            problems.append(
+                f"Id'et {form['id']} tilhørte en kode, der er fjernet, og som kodere har bedømt uddrag efter; "
+                "med samme id ville deres beslutninger blive læst som beslutninger om den nye kode. Vælg et andet."
+            )
     if form["parent"] and form["parent"] not in book.codes:
         problems.append(f"Overkoden {form['parent']} findes ikke i kodebogen.")
     return problems
@@ -287,7 +297,7 @@ def _save(settings, form: dict, theme: themes.Theme, coder: str) -> str | None:
         patterns=_patterns(form),
     )
     try:
-        new_codes.add_code(settings.codebook, new, check=_check_patterns)
+        new_codes.add_code(settings.codebook, new, check=_check_patterns, judged=new_codes.judged_ids(settings.coding_dir))
     except CasebaseError as exc:
         if "does not compile" in exc.message:
             return f"Intet er gemt: et mønster kan ikke bruges ({exc.message}). Ret eller fjern det, og gem igen."
