@@ -2,6 +2,7 @@
 and `casebase themes` from the CLI, on the real seed build."""
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -245,3 +246,38 @@ def test_the_id_of_a_removed_code_coders_judged_is_refused(codebook_copy, tmp_pa
     assert codebook_copy.read_bytes() == before
     (tmp_path / "codebooks.csv").write_text("codebook_version,codes\na1,outdoor fjernet_kode\nb2,outdoor to_go\n", encoding="utf-8")
     assert new_codes.judged_ids(tmp_path) == {"outdoor", "fjernet_kode", "to_go"}
+
+
+def _dash_at_column_0(text):
+    return re.sub(r"(?m)^  - id:", "- id:", text).replace("\n    ", "\n  ")
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda text: text.replace("\n", "\r\n"),  # saved by a Windows editor
+        lambda text: "\ufeff" + text,  # with a byte-order mark
+        lambda text: "---\n" + text,  # an explicit document start
+        lambda text: text.rstrip("\n"),  # no line end after the last line
+        lambda text: text + "# slut\n",  # a closing comment
+        _dash_at_column_0,  # the list's dashes at column 0
+    ],
+)
+def test_a_new_code_is_appended_to_a_codebook_of_another_layout(codebook_copy, layout):
+    before = layout(REPO_CODEBOOK.read_text(encoding="utf-8")).encode("utf-8")
+    codebook_copy.write_bytes(before)
+    old = codebook_mod.load(codebook_copy)
+    book = new_codes.add_code(codebook_copy, new_codes.NewCode("ny_kode", "Ny", "Ny kode.", patterns=["telefon*", "ny vej"]))
+    after = codebook_copy.read_bytes()
+    assert after.startswith(before) and book.ids == [*old.ids, "ny_kode"]
+    assert all(book.codes[c] == old.codes[c] for c in old.ids)
+    assert [p.text for p in book.codes["ny_kode"].patterns] == ["telefon*", "ny vej"]
+    assert (b"\r\n" in after[len(before):]) == (b"\r\n" in before)
+
+
+def test_a_codebook_whose_document_ends_early_is_left_alone(codebook_copy):
+    codebook_copy.write_text(REPO_CODEBOOK.read_text(encoding="utf-8") + "...\n", encoding="utf-8")
+    before = codebook_copy.read_bytes()
+    with pytest.raises(CasebaseError, match=r"document ends before the file does \(a '\.\.\.' line\)"):
+        new_codes.add_code(codebook_copy, new_codes.NewCode("ny_kode", "Ny", "Ny kode."))
+    assert codebook_copy.read_bytes() == before

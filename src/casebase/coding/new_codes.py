@@ -1,11 +1,13 @@
 """A new code from a candidate theme: written to codebook.yaml, its excerpts queued.
 
-The codebook is edited the way a coder would: the new code is appended to the
-``codes:`` list with ruamel.yaml's round trip, so every comment, every existing
+The codebook is edited the way a coder would: the new code, rendered by
+ruamel.yaml in the layout the file's codes have (their dash's column, the file's
+line ends), is appended to the ``codes:`` list, so every comment, every existing
 code, its order, quoting and ``replaces`` stay exactly as they were (the file
-before is a prefix of the file after). The result is validated like any
-codebook (``codebook.load``, and a ``check`` for the patterns) before it
-replaces the file, in one rename, under a lock.
+before is a prefix of the file after), whatever editor last saved it. The result
+is validated like any codebook (``codebook.load``, the old codes read as before,
+and a ``check`` for the patterns) before it replaces the file, in one rename,
+under a lock.
 
 The excerpts the coder picked from the theme are queued for the new code in
 ``corpus/coding/queued/<code>.csv``: the build places them in the ``queued``
@@ -145,24 +147,50 @@ def add_code(
         entry["definition"] = FoldedScalarString(" ".join(code.definition.split()))
         if code.patterns:
             entry["patterns"] = CommentedSeq(list(dict.fromkeys(p.strip() for p in code.patterns if p.strip())))
-        data["codes"].append(entry)
-        out = io.StringIO()
-        yaml.dump(data, out)
-        written = out.getvalue()
-        if not written.startswith(text.rstrip("\n")):
-            # ruamel.yaml kept the file as it was in every codebook tried; should one
-            # defeat it, the file is not touched rather than rewritten.
-            raise CasebaseError("the codebook's existing text would change; add the code by hand", file=path)
+        written = text + _appended(text, data, entry, path)
         with files.atomic_path(path) as tmp:
-            tmp.write_text(written, encoding="utf-8")
+            tmp.write_bytes(written.encode("utf-8"))
             try:
                 book = codebook_mod.load(tmp)
+                if book.ids != [*current.ids, code.id] or any(book.codes[c] != current.codes[c] for c in current.ids):
+                    # The text after the codes list (a "..." end, another key) changed how
+                    # the file reads: the codebook is left as it is.
+                    raise CasebaseError("the codebook's existing codes would change; add the code by hand", file=path)
                 if check is not None:
                     check(book)
             except CasebaseError as exc:
+                if exc.message.startswith("invalid YAML") and (exc.line or 0) > text.count("\n") + (not text.endswith("\n")):
+                    # The new code's own text is valid YAML: the file ends its document
+                    # before its end (a "..." line), so nothing can follow the codes.
+                    raise CasebaseError(
+                        "the codebook's YAML document ends before the file does (a '...' line); "
+                        "remove that line or add the code by hand",
+                        file=path,
+                    ) from None
                 # Name the codebook, not the temporary file; nothing is replaced.
                 raise CasebaseError(exc.message, file=path, line=exc.line) from None
         return codebook_mod.load(path)
+
+
+def _appended(text: str, data, entry, path: Path) -> str:
+    """The text that appends ``entry`` to the codes list of the codebook ``text``,
+    rendered by ruamel.yaml in the layout the file's codes already have (their dash's
+    column, the file's line ends), so the file before stays, byte for byte, a prefix of
+    the file after: a BOM, a "---", CRLF lines or another indentation included."""
+    codes = data["codes"]
+    line, _ = codes.lc.item(0)
+    first = text.splitlines()[line]
+    if not first.lstrip().startswith("-"):
+        raise CasebaseError("the codes are not a block list ('- id: ...' a line each); add the code by hand", file=path, line=line + 1)
+    dash = len(first) - len(first.lstrip(" "))
+    out = io.StringIO()
+    _yaml().dump([entry], out)  # "  - id: ...": the dash at column 2
+    rendered = out.getvalue().splitlines()
+    shift = dash - 2
+    rendered = [" " * shift + r if shift >= 0 else r[-shift:] for r in rendered]
+    newline = "\r\n" if "\r\n" in text else "\n"
+    before = "" if text.endswith(("\n", "\r")) else newline
+    return before + "".join(r + newline for r in rendered)
 
 
 def queued_file(coding_dir: Path, code_id: str) -> Path:
