@@ -80,6 +80,50 @@ def test_a_code_beyond_bounds_is_refused_in_danish(site, field, value, message):
     assert state(root) == before
 
 
+def test_a_queue_that_cannot_be_written_keeps_the_code_out_of_the_codebook(site):
+    # The queue's folder is a file: the code must not be written without its excerpts.
+    root, _, datasette = site
+    blocked = root / "corpus" / "coding" / "queued"
+    blocked.write_text("kein Ordner\n", encoding="utf-8")
+
+    async def run():
+        cookies, token = await login(datasette)
+        page = await datasette.client.get("/-/casebase/themes/1?n=4&seed=0", cookies=cookies)
+        excerpts = re.findall(r'name="excerpt" value="([^"]+)"', page.text)
+        form = {"csrftoken": token, "id": "nyt_tema", "label_da": "Nyt tema", "definition": "Hvad temaet dækker.", "excerpt": excerpts}
+        return excerpts, await datasette.client.post("/-/casebase/themes/1?n=4&seed=0", data=form, cookies=cookies)
+
+    before = state(root)
+    try:
+        excerpts, response = asyncio.run(run())
+    finally:
+        blocked.unlink()
+    assert excerpts and response.status_code == 409
+    (warning,) = re.findall(r'<p class="casebase-warning" role="alert">([^<]*)</p>', response.text)
+    assert html.unescape(warning).startswith("Intet er gemt: uddragene kunne ikke sættes i kø (")
+    assert state(root) == before
+
+
+def test_a_refused_code_leaves_no_queue_behind(site):
+    # The excerpts are queued before the codebook is written; a pattern that does not
+    # compile refuses the code, and its queue goes with it.
+    root, _, datasette = site
+
+    async def run():
+        cookies, token = await login(datasette)
+        page = await datasette.client.get("/-/casebase/themes/1?n=4&seed=0", cookies=cookies)
+        form = {
+            "csrftoken": token, "id": "nyt_tema", "label_da": "Nyt tema", "definition": "Hvad temaet dækker.",
+            "extra_patterns": "tele*fon", "excerpt": re.findall(r'name="excerpt" value="([^"]+)"', page.text),
+        }
+        return await datasette.client.post("/-/casebase/themes/1?n=4&seed=0", data=form, cookies=cookies)
+
+    before = state(root)
+    response = asyncio.run(run())
+    assert response.status_code == 409 and "Intet er gemt: et mønster kan ikke bruges" in html.unescape(response.text)
+    assert state(root) == before and not (root / "corpus" / "coding" / "queued" / "nyt_tema.csv").exists()
+
+
 def test_theme_options_out_of_range_are_answered(site):
     root, _, datasette = site
     text = REPO_CODEBOOK.read_text(encoding="utf-8")

@@ -296,21 +296,25 @@ def _save(settings, form: dict, theme: themes.Theme, coder: str) -> str | None:
         parent=form["parent"] or None,
         patterns=_patterns(form),
     )
-    try:
-        new_codes.add_code(settings.codebook, new, check=_check_patterns, judged=new_codes.judged_ids(settings.coding_dir))
-    except CasebaseError as exc:
-        if "does not compile" in exc.message:
-            return f"Intet er gemt: et mønster kan ikke bruges ({exc.message}). Ret eller fjern det, og gem igen."
-        log.error("casebase: %s's new code %s was not saved: %s", coder, form["id"], exc)
-        return f"Intet er gemt: kodebogen kunne ikke skrives ({exc}). Prøv igen, eller sig det til den, der driver serveren."
+    # The excerpts are queued first: a queue whose code is not in the codebook is read by
+    # nothing, so a codebook that cannot be written leaves nothing half-made, and a queue
+    # that cannot be written keeps the code from being written without its excerpts.
     chosen = [(e.id, e.text) for e in theme.representatives if e.id in form["excerpts"]]
+    queue = new_codes.queued_file(settings.coding_dir, new.id)
+    queued_before = queue.exists()
     if chosen:
         try:
             new_codes.queue_excerpts(settings.coding_dir, new.id, chosen, ", ".join(theme.lemmas[:5]), coder)
         except CasebaseError as exc:
             log.error("casebase: the excerpts for %s were not queued: %s", new.id, exc)
-            return (
-                f"Koden {new.id} er skrevet i codebook.yaml, men uddragene kunne ikke sættes i kø ({exc}). "
-                "Prøv at gemme igen med et nyt id, eller sig det til den, der driver serveren."
-            )
+            return f"Intet er gemt: uddragene kunne ikke sættes i kø ({exc}). Prøv igen, eller sig det til den, der driver serveren."
+    try:
+        new_codes.add_code(settings.codebook, new, check=_check_patterns, judged=new_codes.judged_ids(settings.coding_dir))
+    except CasebaseError as exc:
+        if chosen and not queued_before:
+            queue.unlink(missing_ok=True)
+        if "does not compile" in exc.message:
+            return f"Intet er gemt: et mønster kan ikke bruges ({exc.message}). Ret eller fjern det, og gem igen."
+        log.error("casebase: %s's new code %s was not saved: %s", coder, form["id"], exc)
+        return f"Intet er gemt: kodebogen kunne ikke skrives ({exc}). Prøv igen, eller sig det til den, der driver serveren."
     return None
