@@ -40,6 +40,10 @@ async def login(datasette):
     return cookies, token
 
 
+def theme_key(page):
+    return re.search(r'name="theme_key" value="([0-9a-f]+)"', page).group(1)
+
+
 def state(root):
     """codebook.yaml, the queued excerpts and the coders' decisions, byte for byte."""
     coding = root / "corpus" / "coding"
@@ -69,7 +73,9 @@ def test_a_code_beyond_bounds_is_refused_in_danish(site, field, value, message):
 
     async def run():
         cookies, token = await login(datasette)
-        form = {"csrftoken": token, "id": "nyt_tema", "label_da": "Nyt tema", "definition": "Hvad temaet dækker.", field: value}
+        page = await datasette.client.get("/-/casebase/themes/1?n=4&seed=0", cookies=cookies)
+        form = {"csrftoken": token, "theme_key": theme_key(page.text), "id": "nyt_tema", "label_da": "Nyt tema",
+                "definition": "Hvad temaet dækker.", field: value}
         return await datasette.client.post("/-/casebase/themes/1?n=4&seed=0", data=form, cookies=cookies)
 
     before = state(root)
@@ -90,7 +96,8 @@ def test_a_queue_that_cannot_be_written_keeps_the_code_out_of_the_codebook(site)
         cookies, token = await login(datasette)
         page = await datasette.client.get("/-/casebase/themes/1?n=4&seed=0", cookies=cookies)
         excerpts = re.findall(r'name="excerpt" value="([^"]+)"', page.text)
-        form = {"csrftoken": token, "id": "nyt_tema", "label_da": "Nyt tema", "definition": "Hvad temaet dækker.", "excerpt": excerpts}
+        form = {"csrftoken": token, "theme_key": theme_key(page.text), "id": "nyt_tema", "label_da": "Nyt tema",
+                "definition": "Hvad temaet dækker.", "excerpt": excerpts}
         return excerpts, await datasette.client.post("/-/casebase/themes/1?n=4&seed=0", data=form, cookies=cookies)
 
     before = state(root)
@@ -113,7 +120,7 @@ def test_a_refused_code_leaves_no_queue_behind(site):
         cookies, token = await login(datasette)
         page = await datasette.client.get("/-/casebase/themes/1?n=4&seed=0", cookies=cookies)
         form = {
-            "csrftoken": token, "id": "nyt_tema", "label_da": "Nyt tema", "definition": "Hvad temaet dækker.",
+            "csrftoken": token, "theme_key": theme_key(page.text), "id": "nyt_tema", "label_da": "Nyt tema", "definition": "Hvad temaet dækker.",
             "extra_patterns": "tele*fon", "excerpt": re.findall(r'name="excerpt" value="([^"]+)"', page.text),
         }
         return await datasette.client.post("/-/casebase/themes/1?n=4&seed=0", data=form, cookies=cookies)
@@ -122,6 +129,30 @@ def test_a_refused_code_leaves_no_queue_behind(site):
     response = asyncio.run(run())
     assert response.status_code == 409 and "Intet er gemt: et mønster kan ikke bruges" in html.unescape(response.text)
     assert state(root) == before and not (root / "corpus" / "coding" / "queued" / "nyt_tema.csv").exists()
+
+
+def test_a_form_for_a_theme_found_anew_saves_nothing(site):
+    # The form was opened before a rebuild found the themes anew: the number it posts to
+    # is now another theme, whose patterns and excerpts are not those the coder ticked.
+    root, _, datasette = site
+
+    async def run():
+        cookies, token = await login(datasette)
+        second = await datasette.client.get("/-/casebase/themes/2?n=4&seed=0", cookies=cookies)
+        form = {
+            "csrftoken": token, "theme_key": theme_key(second.text), "id": "nyt_tema", "label_da": "Nyt tema",
+            "definition": "Hvad temaet dækker.", "pattern": re.findall(r'name="pattern" value="([^"]+)"', second.text),
+            "excerpt": re.findall(r'name="excerpt" value="([^"]+)"', second.text),
+        }
+        return await datasette.client.post("/-/casebase/themes/1?n=4&seed=0", data=form, cookies=cookies)
+
+    before = state(root)
+    response = asyncio.run(run())
+    assert response.status_code == 409
+    (warning,) = re.findall(r'<p class="casebase-warning" role="alert">([^<]*)</p>', response.text)
+    assert html.unescape(warning).startswith("Intet er gemt: kandidattemaerne er fundet igen, siden formularen blev åbnet")
+    assert 'name="label_da" value="Nyt tema"' in response.text  # what the coder typed is kept
+    assert state(root) == before
 
 
 def test_theme_options_out_of_range_are_answered(site):

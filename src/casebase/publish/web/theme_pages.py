@@ -17,6 +17,7 @@ seed: a page reload does not refit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import threading
@@ -115,6 +116,13 @@ async def themes_page(datasette, request):
     return Response.html(await datasette.render_template("casebase_themes.html", context, request=request))
 
 
+def _theme_key(theme: themes.Theme) -> str:
+    """What the form offers of a theme (its patterns and excerpts), as a short digest: a
+    rebuild finds the themes anew, and number n may then be another theme."""
+    offered = "\n".join([*theme.patterns(), "", *(e.id for e in theme.representatives)])
+    return hashlib.sha256(offered.encode("utf-8")).hexdigest()[:16]
+
+
 def _form_defaults(theme: themes.Theme, code: str | None) -> dict:
     label = theme.label.capitalize()
     return {
@@ -146,7 +154,16 @@ async def theme_code_page(datasette, request):
         posted = await login.read_form(request)
         form = _read_form(posted, theme, form)
         settings = serving.coding_settings(datasette)
-        messages = _problems(form, settings)
+        if login.form_value(posted, "theme_key") != _theme_key(theme):
+            # The patterns and excerpts ticked were another theme's: saving now would
+            # silently drop them. What the coder typed is kept; the new theme's are offered.
+            form = {**form, "kept": set(form["patterns"]), "excerpts": {e.id for e in theme.representatives}}
+            messages = [
+                f"Intet er gemt: kandidattemaerne er fundet igen, siden formularen blev åbnet (databasen er bygget igen), "
+                f"og tema nr. {number} er nu et andet. Se mønstre og uddrag igen herunder, og gem."
+            ]
+        else:
+            messages = _problems(form, settings)
         if not messages:
             outcome = await asyncio.get_running_loop().run_in_executor(None, _save, settings, form, theme, coder)
             if outcome is None:
@@ -156,6 +173,7 @@ async def theme_code_page(datasette, request):
     context = {
         "coder": coder,
         "theme": theme,
+        "theme_key": _theme_key(theme),
         "form": form,
         "codes": codes,
         "code": code,
