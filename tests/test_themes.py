@@ -105,6 +105,8 @@ def test_a_new_code_is_appended_with_comments_and_order_kept(codebook_copy):
         (new_codes.NewCode("outdoor", "Ude", "Ude."), None, "already in the codebook"),
         (new_codes.NewCode("ny_kode", "Ny", "Ny.", parent="findes_ikke"), None, "unknown parent"),
         (new_codes.NewCode("ny_kode", "Ny", "Ny.", patterns=["tele*fon"]), "matcher", "does not compile"),
+        (new_codes.NewCode("ny_kode", "Ny", "Ny.", patterns=["?"]), "matcher", "a word with a letter or digit"),
+        (new_codes.NewCode("ny_kode", "Ny", "Ny.", patterns=["telefon*", "– *"]), "matcher", "a word with a letter or digit"),
         (new_codes.NewCode("Ny-Kode", "Ny", "Ny."), None, "snake_case"),
     ],
 )
