@@ -23,6 +23,11 @@ def site(tmp_path_factory, built_db):
     # An earlier codebook had a code since removed, which coders judged excerpts under.
     with open(root / "corpus" / "coding" / "codebooks.csv", "a", encoding="utf-8") as registry:
         registry.write("0ld0ld0ld0ld,digital_shift fjernet_kode\n")
+    # A code made from a theme and removed again by hand left its queue behind.
+    (root / "corpus" / "coding" / "queued").mkdir()
+    (root / "corpus" / "coding" / "queued" / "gammel_koe.csv").write_text(
+        "excerpt_id,snippet,theme,proposed_by,timestamp\nx-1,Et uddrag,telefon,bo,2026-12-01T10:00:00+00:00\n", encoding="utf-8"
+    )
     for name, password in PASSWORDS.items():
         coders.add(root / "coders.json", name, password)
     settings = serving.CodingSettings(root / "corpus", root / "codebook.yaml", root / "coders.json")
@@ -60,6 +65,12 @@ def state(root):
             "Id'et fjernet_kode tilhørte en kode, der er fjernet, og som kodere har bedømt uddrag efter; "
             "med samme id ville deres beslutninger blive læst som beslutninger om den nye kode. Vælg et andet.",
         ),
+        (
+            "id",
+            "gammel_koe",
+            "Der ligger allerede en kø af uddrag for id'et gammel_koe fra en tidligere kode "
+            "(corpus/coding/queued/gammel_koe.csv); vælg et andet id.",
+        ),
         ("label_da", "x" * 121, "En etiket må højst have 120 tegn."),
         ("definition", "x" * 5_001, "Definitionen må højst have 5.000 tegn."),
         ("extra_patterns", "\n".join(f"ord{i}" for i in range(51)), "Højst 50 mønstre, hvert på højst 200 tegn."),
@@ -89,7 +100,9 @@ def test_a_code_beyond_bounds_is_refused_in_danish(site, field, value, message):
 def test_a_queue_that_cannot_be_written_keeps_the_code_out_of_the_codebook(site):
     # The queue's folder is a file: the code must not be written without its excerpts.
     root, _, datasette = site
+    before = state(root)
     blocked = root / "corpus" / "coding" / "queued"
+    shutil.move(blocked, root / "queued-aside")
     blocked.write_text("kein Ordner\n", encoding="utf-8")
 
     async def run():
@@ -100,11 +113,11 @@ def test_a_queue_that_cannot_be_written_keeps_the_code_out_of_the_codebook(site)
                 "definition": "Hvad temaet dækker.", "excerpt": excerpts}
         return excerpts, await datasette.client.post("/-/casebase/themes/1?n=4&seed=0", data=form, cookies=cookies)
 
-    before = state(root)
     try:
         excerpts, response = asyncio.run(run())
     finally:
         blocked.unlink()
+        shutil.move(root / "queued-aside", blocked)
     assert excerpts and response.status_code == 409
     (warning,) = re.findall(r'<p class="casebase-warning" role="alert">([^<]*)</p>', response.text)
     assert html.unescape(warning).startswith("Intet er gemt: uddragene kunne ikke sættes i kø (")

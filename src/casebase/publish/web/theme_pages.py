@@ -281,7 +281,13 @@ def _problems(form: dict, settings) -> list[str]:
             judged = new_codes.judged_ids(settings.coding_dir)
         except CasebaseError as exc:
             return problems + [f"Listen over kodebogens versioner (codebooks.csv) kan ikke læses, så intet er gemt: {exc}"]
-        if form["id"] in judged:
+        if _CODE_ID.match(form["id"]) and new_codes.queued_file(settings.coding_dir, form["id"]).exists():
+            # A removed code's queue: the new code would inherit another theme's excerpts.
+            problems.append(
+                f"Der ligger allerede en kø af uddrag for id'et {form['id']} fra en tidligere kode "
+                f"(corpus/coding/queued/{form['id']}.csv); vælg et andet id."
+            )
+        elif form["id"] in judged:
             problems.append(
                 f"Id'et {form['id']} tilhørte en kode, der er fjernet, og som kodere har bedømt uddrag efter; "
                 "med samme id ville deres beslutninger blive læst som beslutninger om den nye kode. Vælg et andet."
