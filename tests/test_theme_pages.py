@@ -168,6 +168,29 @@ def test_a_form_for_a_theme_found_anew_saves_nothing(site):
     assert state(root) == before
 
 
+def test_a_new_codes_page_names_a_damaged_queue(site):
+    root, settings, datasette = site
+    from casebase.coding import new_codes
+
+    codebook = settings.codebook.read_bytes()
+    new_codes.add_code(settings.codebook, new_codes.NewCode("koe_kode", "Kø", "En kode med en kø."))
+    queue = new_codes.queued_file(settings.coding_dir, "koe_kode")
+    queue.write_text("bad,columns\n1,2\n", encoding="utf-8")
+
+    async def run():
+        cookies, _ = await login(datasette)
+        return await datasette.client.get("/-/casebase/themes/code/koe_kode", cookies=cookies)
+
+    try:
+        response = asyncio.run(run())
+    finally:
+        queue.unlink()
+        settings.codebook.write_bytes(codebook)
+    assert response.status_code == 200
+    (warning,) = re.findall(r'<p class="casebase-warning" role="alert">([^<]*)</p>', response.text)
+    assert html.unescape(warning).startswith(f"Køen af uddrag for koden kan ikke læses ({queue}:1: expected the columns")
+
+
 def test_theme_options_out_of_range_are_answered(site):
     root, _, datasette = site
     text = REPO_CODEBOOK.read_text(encoding="utf-8")

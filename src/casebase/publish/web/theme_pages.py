@@ -201,7 +201,12 @@ async def new_code_page(datasette, request):
     if code_id not in book.codes:
         raise NotFound(f"Koden {code_id} står ikke i kodebogen.")
     path = new_codes.queued_file(settings.coding_dir, code_id)
-    queued = len(new_codes.read_queued_file(path)) if path.exists() else 0
+    queue_problem = None
+    try:
+        queued = len(new_codes.read_queued_file(path)) if path.exists() else 0
+    except CasebaseError as exc:
+        # A queue damaged by hand: the code stands; the page says which file to mend.
+        queued, queue_problem = 0, str(exc)
 
     def served(conn):
         info = coding_db.build_info(conn)
@@ -222,6 +227,7 @@ async def new_code_page(datasette, request):
         "code": book.codes[code_id],
         "version": book.version,
         "queued": queued,
+        "queue_problem": queue_problem,
         "waiting": waiting,
         "retrain": serving.server_state(datasette).retraining.banner(info),
         "since_training": since,
