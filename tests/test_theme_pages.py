@@ -215,3 +215,27 @@ def test_theme_options_out_of_range_are_answered(site):
     assert grouping.status_code == 404 and "digital_shift er en overkode, der kun samler andre koder" in grouping.text
     assert '<option value="digital_shift"' not in menu.text and '<option value="outdoor"' in menu.text
     assert (root / "codebook.yaml").read_text(encoding="utf-8") == text
+
+
+def test_two_coders_saving_one_id_at_once_keep_the_first_codes_queue(tmp_path):
+    # Both passed the form's checks before either saved; the second save must find the
+    # first's code, leaving its queue as it was (not adding to it, not removing it).
+    from casebase.coding import codebook as codebook_mod
+    from casebase.coding import themes
+    from casebase.publish.web import theme_pages
+
+    shutil.copy(REPO_CODEBOOK, tmp_path / "codebook.yaml")
+    (tmp_path / "corpus" / "coding").mkdir(parents=True)
+    settings = serving.CodingSettings(tmp_path / "corpus", tmp_path / "codebook.yaml", tmp_path / "coders.json")
+    excerpt = themes.Excerpt(id="a-1", source_id="a", case_id=None, kind="paragraph", text="Et uddrag om telefonen.")
+    theme = themes.Theme(number=1, lemmas=["telefon"], phrases=[], parts=[], representatives=[excerpt])
+    form = {"id": "telefon", "label_da": "Telefon", "label_en": "", "definition": "Samtaler i telefon.", "parent": "",
+            "patterns": [], "kept": set(), "extra_patterns": "", "excerpts": {"a-1"}}
+    assert theme_pages._save(settings, form, theme, "anna") is None
+    queue = tmp_path / "corpus" / "coding" / "queued" / "telefon.csv"
+    first = queue.read_bytes()
+    codebook = settings.codebook.read_bytes()
+    refused = theme_pages._save(settings, {**form, "definition": "Noget andet."}, theme, "bo")
+    assert refused == "Der er allerede en kode med id'et telefon (Telefon); vælg et andet."
+    assert queue.read_bytes() == first and settings.codebook.read_bytes() == codebook
+    assert codebook_mod.load(settings.codebook).codes["telefon"].definition == "Samtaler i telefon."

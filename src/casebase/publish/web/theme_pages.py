@@ -38,6 +38,7 @@ MAX_THEMES = 40
 _CODE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _found: dict[tuple, themes.Themes] = {}
 _lock = threading.Lock()
+_saving = threading.Lock()  # one new code at a time: its checks, its queue and its codebook write
 
 
 def routes():
@@ -326,6 +327,16 @@ def _save(settings, form: dict, theme: themes.Theme, coder: str) -> str | None:
         parent=form["parent"] or None,
         patterns=_patterns(form),
     )
+    with _saving:
+        # Two coders who passed the form's checks at once: the second finds the first's
+        # code (or queue) here, before it touches the queue the first has just written.
+        problems = _problems(form, settings)
+        if problems:
+            return problems[0]
+        return _write(settings, new, form, theme, coder)
+
+
+def _write(settings, new: new_codes.NewCode, form: dict, theme: themes.Theme, coder: str) -> str | None:
     # The excerpts are queued first: a queue whose code is not in the codebook is read by
     # nothing, so a codebook that cannot be written leaves nothing half-made, and a queue
     # that cannot be written keeps the code from being written without its excerpts.
