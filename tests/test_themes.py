@@ -2,6 +2,7 @@
 and `casebase themes` from the CLI, on the real seed build."""
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -104,6 +105,8 @@ def test_a_new_code_is_appended_with_comments_and_order_kept(codebook_copy):
         (new_codes.NewCode("outdoor", "Ude", "Ude."), None, "already in the codebook"),
         (new_codes.NewCode("ny_kode", "Ny", "Ny.", parent="findes_ikke"), None, "unknown parent"),
         (new_codes.NewCode("ny_kode", "Ny", "Ny.", patterns=["tele*fon"]), "matcher", "does not compile"),
+        (new_codes.NewCode("ny_kode", "Ny", "Ny.", patterns=["?"]), "matcher", "a word with a letter or digit"),
+        (new_codes.NewCode("ny_kode", "Ny", "Ny.", patterns=["telefon*", "– *"]), "matcher", "a word with a letter or digit"),
         (new_codes.NewCode("Ny-Kode", "Ny", "Ny."), None, "snake_case"),
     ],
 )
@@ -163,3 +166,114 @@ def test_themes_from_the_cli(built_db):
     assert f"[{lines[0]['representatives'][0]['id']}]" in text.stdout
     unknown = themes_cli(built_db, "--code", "findes_ikke")
     assert unknown.returncode == 1 and unknown.stderr.strip().splitlines() == [f"Error: {REPO_CODEBOOK}: unknown code 'findes_ikke'"]
+
+
+def trimmed_copy(built_db, tmp_path, keep):
+    """A copy of the seed build with only the first ``keep`` uncovered excerpts left."""
+    path = tmp_path / "casebase.db"
+    shutil.copy(built_db, path)
+    connection = sqlite3.connect(path)
+    sql, params = themes._select(None)
+    uncovered = [row[0] for row in connection.execute(sql, params)]
+    connection.executemany("delete from excerpts where id = ?", [(i,) for i in uncovered[keep:]])
+    connection.commit()
+    return connection
+
+
+@pytest.mark.parametrize("keep", [0, 1, 4, 8])
+def test_a_tiny_corpus_has_no_themes_rather_than_an_error(built_db, tmp_path, keep):
+    # A handful of uncovered excerpts share no word in three of them and at most 30 %:
+    # no theme, where the vectorizer used to raise.
+    connection = trimmed_copy(built_db, tmp_path, keep)
+    try:
+        found = themes.find(connection, n_themes=2, seed=0)
+    finally:
+        connection.close()
+    assert found.themes == [] and found.clustered <= keep
+
+
+def test_themes_refuse_what_they_cannot_cluster_from_the_cli(built_db, tmp_path):
+    for seed in ("-1", str(2**32)):
+        refused = themes_cli(built_db, "--seed", seed)
+        assert refused.returncode == 2 and "Invalid value for '--seed'" in refused.stderr and "Traceback" not in refused.stderr
+    # A grouping code has no excerpts of its own. The build is the seed's (a rebuild with
+    # a grouping code costs half a minute); its codes table says what a build writes for
+    # one: codable 0.
+    (tmp_path / "db").mkdir()
+    shutil.copy(built_db, tmp_path / "db" / "casebase.db")
+    for folder in ("models", "cache"):
+        if (built_db.parent / folder).exists():
+            shutil.copytree(built_db.parent / folder, tmp_path / "db" / folder)
+    connection = sqlite3.connect(tmp_path / "db" / "casebase.db")
+    connection.execute("update codes set codable = 0 where id = 'digital_shift'")
+    connection.commit()
+    connection.close()
+    refused = themes_cli(tmp_path / "db" / "casebase.db", "--code", "digital_shift")
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        f"Error: {REPO_CODEBOOK}: 'digital_shift' is a grouping code (codable: false): nothing is coded with it; give one of its codes"
+    ]
+
+
+@pytest.mark.parametrize(
+    "new, message",
+    [
+        (new_codes.NewCode("a" * 61, "Lang", "Lang."), "at most 60"),
+        (new_codes.NewCode("lang_etiket", "x" * 121, "Lang."), "longer than 120"),
+        (new_codes.NewCode("lang_definition", "Lang", "x" * 5_001), "longer than 5000"),
+        (new_codes.NewCode("mange", "Mange", "Mange.", patterns=[f"ord{i}" for i in range(51)]), "at most 50 patterns"),
+        (new_codes.NewCode("styretegn", "a\nb: c", "Ny."), "control character"),
+        (new_codes.NewCode("nul", "a\x00b", "Ny."), "control character"),
+        (new_codes.NewCode("bidi", "\u202eabc", "Ny."), "control character"),
+    ],
+)
+def test_a_code_beyond_bounds_is_refused(codebook_copy, new, message):
+    before = codebook_copy.read_bytes()
+    with pytest.raises(CasebaseError, match=message):
+        new_codes.add_code(codebook_copy, new)
+    assert codebook_copy.read_bytes() == before
+
+
+def test_the_id_of_a_removed_code_coders_judged_is_refused(codebook_copy, tmp_path):
+    # Decisions under an earlier codebook judged "fjernet_kode" present or absent; a new
+    # code by that id would silently inherit those readings.
+    before = codebook_copy.read_bytes()
+    with pytest.raises(CasebaseError, match="belonged to a removed code that coders judged"):
+        new_codes.add_code(codebook_copy, new_codes.NewCode("fjernet_kode", "Ny", "Ny."), judged={"fjernet_kode", "outdoor"})
+    assert codebook_copy.read_bytes() == before
+    (tmp_path / "codebooks.csv").write_text("codebook_version,codes\na1,outdoor fjernet_kode\nb2,outdoor to_go\n", encoding="utf-8")
+    assert new_codes.judged_ids(tmp_path) == {"outdoor", "fjernet_kode", "to_go"}
+
+
+def _dash_at_column_0(text):
+    return re.sub(r"(?m)^  - id:", "- id:", text).replace("\n    ", "\n  ")
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda text: text.replace("\n", "\r\n"),  # saved by a Windows editor
+        lambda text: "\ufeff" + text,  # with a byte-order mark
+        lambda text: "---\n" + text,  # an explicit document start
+        lambda text: text.rstrip("\n"),  # no line end after the last line
+        lambda text: text + "# slut\n",  # a closing comment
+        _dash_at_column_0,  # the list's dashes at column 0
+    ],
+)
+def test_a_new_code_is_appended_to_a_codebook_of_another_layout(codebook_copy, layout):
+    before = layout(REPO_CODEBOOK.read_text(encoding="utf-8")).encode("utf-8")
+    codebook_copy.write_bytes(before)
+    old = codebook_mod.load(codebook_copy)
+    book = new_codes.add_code(codebook_copy, new_codes.NewCode("ny_kode", "Ny", "Ny kode.", patterns=["telefon*", "ny vej"]))
+    after = codebook_copy.read_bytes()
+    assert after.startswith(before) and book.ids == [*old.ids, "ny_kode"]
+    assert all(book.codes[c] == old.codes[c] for c in old.ids)
+    assert [p.text for p in book.codes["ny_kode"].patterns] == ["telefon*", "ny vej"]
+    assert (b"\r\n" in after[len(before):]) == (b"\r\n" in before)
+
+
+def test_a_codebook_whose_document_ends_early_is_left_alone(codebook_copy):
+    codebook_copy.write_text(REPO_CODEBOOK.read_text(encoding="utf-8") + "...\n", encoding="utf-8")
+    before = codebook_copy.read_bytes()
+    with pytest.raises(CasebaseError, match=r"document ends before the file does \(a '\.\.\.' line\)"):
+        new_codes.add_code(codebook_copy, new_codes.NewCode("ny_kode", "Ny", "Ny kode."))
+    assert codebook_copy.read_bytes() == before

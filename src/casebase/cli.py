@@ -359,7 +359,9 @@ def evaluate(corpus: Path, codebook: Path, db_path: Path, folds: int, answers: P
 
 @cli.command()
 @click.option("--n", "n_themes", type=click.IntRange(2, 100), default=12, show_default=True, help="How many candidate themes.")
-@click.option("--seed", type=int, default=0, show_default=True, help="The random seed: the same seed gives the same themes.")
+@click.option(
+    "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="The random seed: the same seed gives the same themes."
+)
 @click.option("--code", help="Propose sub-codes: cluster the excerpts of this code that no child of it covers.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per theme, one a line.")
 @corpus_option

@@ -155,8 +155,15 @@ def candidate_themes(corpus_dir: Path, codebook_path: Path, db_path: Path, n_the
     build_if_needed(corpus_dir, db_path, codebook_path)
     db = database.open_built(db_path)
     try:
-        if code is not None and db.execute("select 1 from codes where id = ?", [code]).fetchone() is None:
-            raise CasebaseError(f"unknown code {code!r}", file=codebook_path)
+        if code is not None:
+            row = db.execute("select codable from codes where id = ?", [code]).fetchone()
+            if row is None:
+                raise CasebaseError(f"unknown code {code!r}", file=codebook_path)
+            if not row[0]:
+                # Nothing is coded with a grouping code, so it has no excerpts to cluster.
+                raise CasebaseError(
+                    f"{code!r} is a grouping code (codable: false): nothing is coded with it; give one of its codes", file=codebook_path
+                )
         return themes.find(db.conn, n_themes=n_themes, seed=seed, code=code)
     finally:
         db.close()

@@ -1,11 +1,13 @@
 """A new code from a candidate theme: written to codebook.yaml, its excerpts queued.
 
-The codebook is edited the way a coder would: the new code is appended to the
-``codes:`` list with ruamel.yaml's round trip, so every comment, every existing
+The codebook is edited the way a coder would: the new code, rendered by
+ruamel.yaml in the layout the file's codes have (their dash's column, the file's
+line ends), is appended to the ``codes:`` list, so every comment, every existing
 code, its order, quoting and ``replaces`` stay exactly as they were (the file
-before is a prefix of the file after). The result is validated like any
-codebook (``codebook.load``, and a ``check`` for the patterns) before it
-replaces the file, in one rename, under a lock.
+before is a prefix of the file after), whatever editor last saved it. The result
+is validated like any codebook (``codebook.load``, the old codes read as before,
+and a ``check`` for the patterns) before it replaces the file, in one rename,
+under a lock.
 
 The excerpts the coder picked from the theme are queued for the new code in
 ``corpus/coding/queued/<code>.csv``: the build places them in the ``queued``
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +29,49 @@ from filelock import FileLock
 
 from casebase import files
 from casebase.coding import codebook as codebook_mod
+from casebase.coding import decision_files
 from casebase.coding.decision_files import csv_line, now, snippet_of
 from casebase.errors import CasebaseError, on_file, read_bytes
 
 QUEUED_DIR = "queued"
 QUEUED_COLUMNS = ["excerpt_id", "snippet", "theme", "proposed_by", "timestamp"]
+# Bounds on what a coder types: an id is also a file name (the queue) and a URL, a
+# label a chip on every page, and every pattern is compiled at every build.
+MAX_ID = 60
+MAX_LABEL = 120
+MAX_DEFINITION = 5_000
+MAX_PATTERNS = 50
+MAX_PATTERN = 200
+# Control characters (a NUL, an escape, a line break in a label) and the bidirectional
+# overrides that make a label read otherwise than it is written.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # Colours for new codes, distinct from the seed codebook's; the first one no code uses.
 PALETTE = ["#b7791f", "#805ad5", "#d53f8c", "#319795", "#dd6b20", "#3182ce", "#38a169", "#e53e3e", "#718096", "#975a16"]
+
+
+def has_hidden_characters(text: str, line_breaks: bool = False) -> bool:
+    """Whether ``text`` holds a control or bidirectional-override character (line
+    breaks and tabs allowed where ``line_breaks``: a definition is several lines)."""
+    if line_breaks:
+        text = re.sub("[\n\r\t]", " ", text)
+    return _HIDDEN.search(text) is not None
+
+
+def refusal(code: "NewCode") -> str | None:
+    """Why ``code`` cannot be written whatever the codebook holds, or None."""
+    if len(code.id) > MAX_ID:
+        return f"code id is {len(code.id)} characters long; at most {MAX_ID}"
+    if len(code.label_da.strip()) > MAX_LABEL or len(code.label_en.strip()) > MAX_LABEL:
+        return f"a label is longer than {MAX_LABEL} characters"
+    if len(code.definition) > MAX_DEFINITION:
+        return f"the definition is longer than {MAX_DEFINITION} characters"
+    if len(code.patterns) > MAX_PATTERNS or any(len(p) > MAX_PATTERN for p in code.patterns):
+        return f"at most {MAX_PATTERNS} patterns of at most {MAX_PATTERN} characters each"
+    if any(has_hidden_characters(t) for t in (code.label_da, code.label_en, *code.patterns)) or has_hidden_characters(
+        code.definition, line_breaks=True
+    ):
+        return "a label, the definition or a pattern holds a control character"
+    return None
 
 
 @dataclass
@@ -56,23 +95,44 @@ def _yaml():
     return yaml
 
 
-def add_code(path: Path, code: NewCode, check: Callable[[codebook_mod.Codebook], None] | None = None) -> codebook_mod.Codebook:
+def judged_ids(coding_dir: Path) -> set[str]:
+    """Every code id a recorded codebook version had (``codebooks.csv``): the codes
+    coders have judged excerpts under, present or absent."""
+    return {code for codes in decision_files.read_registry(coding_dir).values() for code in codes}
+
+
+def add_code(
+    path: Path,
+    code: NewCode,
+    check: Callable[[codebook_mod.Codebook], None] | None = None,
+    judged: Collection[str] = (),
+) -> codebook_mod.Codebook:
     """Append ``code`` to the codebook at ``path``; returns the new codebook.
 
     Raises CasebaseError (naming the file, and the line where it has one) if the
-    code cannot be added: its id exists or was replaced by a code, its parent
-    does not, a pattern does not compile (``check``), the file is not a valid
-    codebook now. Nothing is written then."""
+    code cannot be added: its id exists, was replaced by a code or is one of the
+    ``judged`` ids of a code since removed (earlier decisions would be read as
+    judging the new code), its parent does not exist, a pattern does not compile
+    (``check``), the file is not a valid codebook now. Nothing is written then."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.scalarstring import FoldedScalarString
 
     path = Path(path)
+    refused = refusal(code)
+    if refused:
+        raise CasebaseError(refused, file=path)
     with on_file(path), FileLock(str(path) + ".lock"):
         current = codebook_mod.load(path)  # refuses a half-edited file, naming its line
         if code.id in current.codes:
             raise CasebaseError(f"code id {code.id!r} is already in the codebook (line {current.codes[code.id].line})", file=path)
         if code.id in current.renamed():
             raise CasebaseError(f"code id {code.id!r} is replaced by {current.renamed()[code.id]!r}; choose another id", file=path)
+        if code.id in judged:
+            raise CasebaseError(
+                f"code id {code.id!r} belonged to a removed code that coders judged excerpts under; "
+                "their decisions would be read as judging the new code; choose another id",
+                file=path,
+            )
         text = read_bytes(path).decode("utf-8")
         yaml = _yaml()
         data = yaml.load(text)
@@ -87,24 +147,50 @@ def add_code(path: Path, code: NewCode, check: Callable[[codebook_mod.Codebook],
         entry["definition"] = FoldedScalarString(" ".join(code.definition.split()))
         if code.patterns:
             entry["patterns"] = CommentedSeq(list(dict.fromkeys(p.strip() for p in code.patterns if p.strip())))
-        data["codes"].append(entry)
-        out = io.StringIO()
-        yaml.dump(data, out)
-        written = out.getvalue()
-        if not written.startswith(text.rstrip("\n")):
-            # ruamel.yaml kept the file as it was in every codebook tried; should one
-            # defeat it, the file is not touched rather than rewritten.
-            raise CasebaseError("the codebook's existing text would change; add the code by hand", file=path)
+        written = text + _appended(text, data, entry, path)
         with files.atomic_path(path) as tmp:
-            tmp.write_text(written, encoding="utf-8")
+            tmp.write_bytes(written.encode("utf-8"))
             try:
                 book = codebook_mod.load(tmp)
+                if book.ids != [*current.ids, code.id] or any(book.codes[c] != current.codes[c] for c in current.ids):
+                    # The text after the codes list (a "..." end, another key) changed how
+                    # the file reads: the codebook is left as it is.
+                    raise CasebaseError("the codebook's existing codes would change; add the code by hand", file=path)
                 if check is not None:
                     check(book)
             except CasebaseError as exc:
+                if exc.message.startswith("invalid YAML") and (exc.line or 0) > text.count("\n") + (not text.endswith("\n")):
+                    # The new code's own text is valid YAML: the file ends its document
+                    # before its end (a "..." line), so nothing can follow the codes.
+                    raise CasebaseError(
+                        "the codebook's YAML document ends before the file does (a '...' line); "
+                        "remove that line or add the code by hand",
+                        file=path,
+                    ) from None
                 # Name the codebook, not the temporary file; nothing is replaced.
                 raise CasebaseError(exc.message, file=path, line=exc.line) from None
         return codebook_mod.load(path)
+
+
+def _appended(text: str, data, entry, path: Path) -> str:
+    """The text that appends ``entry`` to the codes list of the codebook ``text``,
+    rendered by ruamel.yaml in the layout the file's codes already have (their dash's
+    column, the file's line ends), so the file before stays, byte for byte, a prefix of
+    the file after: a BOM, a "---", CRLF lines or another indentation included."""
+    codes = data["codes"]
+    line, _ = codes.lc.item(0)
+    first = text.splitlines()[line]
+    if not first.lstrip().startswith("-"):
+        raise CasebaseError("the codes are not a block list ('- id: ...' a line each); add the code by hand", file=path, line=line + 1)
+    dash = len(first) - len(first.lstrip(" "))
+    out = io.StringIO()
+    _yaml().dump([entry], out)  # "  - id: ...": the dash at column 2
+    rendered = out.getvalue().splitlines()
+    shift = dash - 2
+    rendered = [" " * shift + r if shift >= 0 else r[-shift:] for r in rendered]
+    newline = "\r\n" if "\r\n" in text else "\n"
+    before = "" if text.endswith(("\n", "\r")) else newline
+    return before + "".join(r + newline for r in rendered)
 
 
 def queued_file(coding_dir: Path, code_id: str) -> Path:

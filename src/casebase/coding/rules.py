@@ -168,6 +168,9 @@ class RuleMatcher:
                 words.append(spec)
         if all(w.any_word for w in words):
             raise ValueError("a pattern needs at least one word besides '*'")
+        if not any(ch.isalnum() for w in words for ch in w.lower):
+            # "?", "-" or a quote alone would code every excerpt that has one.
+            raise ValueError("a pattern needs a word with a letter or digit, not punctuation alone")
         if words[0].any_word or words[-1].any_word:
             raise ValueError("a lone '*' must stand between two words")
         return words

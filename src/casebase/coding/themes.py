@@ -36,6 +36,12 @@ DEFAULT_SEED = 0
 FIT_SAMPLE = 20_000  # excerpts the model is fitted on; the rest are only placed
 BATCH = 5_000
 MIN_WORDS = 6  # content lemmas an excerpt needs to be clustered: "Målgruppe: Unge" says too little
+# A word must be in at least MIN_DF excerpts and at most MAX_DF of them to describe a
+# theme, so fewer than MIN_CLUSTERED excerpts (MAX_DF of them under MIN_DF) have none.
+MIN_DF = 3
+MAX_DF = 0.3
+MIN_CLUSTERED = 10
+MAX_SEED = 2**32 - 1  # NMF's random_state is a 32-bit seed
 TOP_LEMMAS = 10
 TOP_PHRASES = 5
 TOP_PARTS = 5
@@ -158,14 +164,14 @@ class _Features:
             [
                 (
                     "lemmas",
-                    TfidfVectorizer(analyzer=lambda text: _ngrams(lemma_words(text)), min_df=3, max_df=0.3, sublinear_tf=True),
+                    TfidfVectorizer(analyzer=lambda text: _ngrams(lemma_words(text)), min_df=MIN_DF, max_df=MAX_DF, sublinear_tf=True),
                 ),
                 (
                     "parts",
                     Pipeline(
                         [
                             ("split", CompoundParts()),
-                            ("tfidf", TfidfVectorizer(analyzer=part_words, min_df=3, max_df=0.3, sublinear_tf=True)),
+                            ("tfidf", TfidfVectorizer(analyzer=part_words, min_df=MIN_DF, max_df=MAX_DF, sublinear_tf=True)),
                         ]
                     ),
                 ),
@@ -203,6 +209,9 @@ def find(
     """Candidate themes of the uncovered excerpts (or of ``code``'s), largest first."""
     from sklearn.decomposition import NMF
 
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be from 0 to {MAX_SEED}, not {seed}")
+
     stop = _stop_words()
     # Pass 1: which excerpts have enough words, and a seeded reservoir sample of
     # them to fit on (a uniform sample however large the corpus, in one pass).
@@ -221,10 +230,17 @@ def find(
                 slot = rng.randrange(clustered)
                 if slot < fit_sample:
                     sample[slot] = row[5]
-    if clustered < 2 * n_themes:
+    if clustered < max(2 * n_themes, MIN_CLUSTERED):
         return Themes([], considered, clustered, 0, seed, code)
     features = _Features(stop)
-    matrix = features.fit_transform(sample)
+    try:
+        matrix = features.fit_transform(sample)
+    except ValueError as exc:
+        # A few excerpts that share no word often enough (or no compound part) leave a
+        # vectorizer without terms: there is no theme to find, which is no error.
+        if "no terms remain" in str(exc) or "empty vocabulary" in str(exc):
+            return Themes([], considered, clustered, 0, seed, code)
+        raise
     n = min(n_themes, matrix.shape[1], matrix.shape[0])
     model = NMF(n_components=n, init="nndsvda", random_state=seed, max_iter=500)
     model.fit(matrix)

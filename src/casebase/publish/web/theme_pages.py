@@ -17,6 +17,7 @@ seed: a page reload does not refit.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import threading
@@ -37,6 +38,7 @@ MAX_THEMES = 40
 _CODE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _found: dict[tuple, themes.Themes] = {}
 _lock = threading.Lock()
+_saving = threading.Lock()  # one new code at a time: its checks, its queue and its codebook write
 
 
 def routes():
@@ -55,7 +57,7 @@ def _options(request) -> tuple[str | None, int, int]:
         seed = int(request.args.get("seed") or themes.DEFAULT_SEED)
     except ValueError:
         raise NotFound("Antal temaer og frø skal være hele tal.") from None
-    return code, max(2, min(n, MAX_THEMES)), max(0, seed)
+    return code, max(2, min(n, MAX_THEMES)), max(0, min(seed, themes.MAX_SEED))
 
 
 def _query(code, n, seed) -> str:
@@ -69,6 +71,9 @@ def _candidates(datasette, code, n, seed) -> tuple[themes.Themes, list[dict], di
         codes = coding_db.codes(conn)
         if code and code not in {c["id"] for c in codes}:
             raise NotFound(f"Ukendt kode: {code}")
+        if code and not next(c for c in codes if c["id"] == code)["codable"]:
+            # Nothing is coded with a grouping code: it has no excerpts of its own.
+            raise NotFound(f"{code} er en overkode, der kun samler andre koder; intet er kodet med den. Vælg en af dens koder.")
         key = (serving.config(datasette).get("served"), info.get("built_at"), info.get("codebook_version"), code, n, seed)
         with _lock:
             found = _found.get(key)
@@ -112,6 +117,13 @@ async def themes_page(datasette, request):
     return Response.html(await datasette.render_template("casebase_themes.html", context, request=request))
 
 
+def _theme_key(theme: themes.Theme) -> str:
+    """What the form offers of a theme (its patterns and excerpts), as a short digest: a
+    rebuild finds the themes anew, and number n may then be another theme."""
+    offered = "\n".join([*theme.patterns(), "", *(e.id for e in theme.representatives)])
+    return hashlib.sha256(offered.encode("utf-8")).hexdigest()[:16]
+
+
 def _form_defaults(theme: themes.Theme, code: str | None) -> dict:
     label = theme.label.capitalize()
     return {
@@ -143,7 +155,16 @@ async def theme_code_page(datasette, request):
         posted = await login.read_form(request)
         form = _read_form(posted, theme, form)
         settings = serving.coding_settings(datasette)
-        messages = _problems(form, settings)
+        if login.form_value(posted, "theme_key") != _theme_key(theme):
+            # The patterns and excerpts ticked were another theme's: saving now would
+            # silently drop them. What the coder typed is kept; the new theme's are offered.
+            form = {**form, "kept": set(form["patterns"]), "excerpts": {e.id for e in theme.representatives}}
+            messages = [
+                f"Intet er gemt: kandidattemaerne er fundet igen, siden formularen blev åbnet (databasen er bygget igen), "
+                f"og tema nr. {number} er nu et andet. Se mønstre og uddrag igen herunder, og gem."
+            ]
+        else:
+            messages = _problems(form, settings)
         if not messages:
             outcome = await asyncio.get_running_loop().run_in_executor(None, _save, settings, form, theme, coder)
             if outcome is None:
@@ -153,6 +174,7 @@ async def theme_code_page(datasette, request):
     context = {
         "coder": coder,
         "theme": theme,
+        "theme_key": _theme_key(theme),
         "form": form,
         "codes": codes,
         "code": code,
@@ -180,7 +202,12 @@ async def new_code_page(datasette, request):
     if code_id not in book.codes:
         raise NotFound(f"Koden {code_id} står ikke i kodebogen.")
     path = new_codes.queued_file(settings.coding_dir, code_id)
-    queued = len(new_codes.read_queued_file(path)) if path.exists() else 0
+    queue_problem = None
+    try:
+        queued = len(new_codes.read_queued_file(path)) if path.exists() else 0
+    except CasebaseError as exc:
+        # A queue damaged by hand: the code stands; the page says which file to mend.
+        queued, queue_problem = 0, str(exc)
 
     def served(conn):
         info = coding_db.build_info(conn)
@@ -201,6 +228,7 @@ async def new_code_page(datasette, request):
         "code": book.codes[code_id],
         "version": book.version,
         "queued": queued,
+        "queue_problem": queue_problem,
         "waiting": waiting,
         "retrain": serving.server_state(datasette).retraining.banner(info),
         "since_training": since,
@@ -235,6 +263,18 @@ def _problems(form: dict, settings) -> list[str]:
         problems.append("Giv koden en dansk etiket.")
     if not form["definition"]:
         problems.append("Giv koden en definition: hvad tæller med, og hvad gør ikke.")
+    if len(form["id"]) > new_codes.MAX_ID:
+        problems.append(f"Kodens id må højst have {new_codes.MAX_ID} tegn.")
+    if len(form["label_da"]) > new_codes.MAX_LABEL or len(form["label_en"]) > new_codes.MAX_LABEL:
+        problems.append(f"En etiket må højst have {new_codes.MAX_LABEL} tegn.")
+    if len(form["definition"]) > new_codes.MAX_DEFINITION:
+        problems.append(f"Definitionen må højst have {new_codes.MAX_DEFINITION:,} tegn.".replace(",", "."))
+    patterns = _patterns(form)
+    if len(patterns) > new_codes.MAX_PATTERNS or any(len(p) > new_codes.MAX_PATTERN for p in patterns):
+        problems.append(f"Højst {new_codes.MAX_PATTERNS} mønstre, hvert på højst {new_codes.MAX_PATTERN} tegn.")
+    hidden = [form["label_da"], form["label_en"], *patterns]
+    if any(new_codes.has_hidden_characters(t) for t in hidden) or new_codes.has_hidden_characters(form["definition"], line_breaks=True):
+        problems.append("Etiketter, definition og mønstre må ikke indeholde styretegn (fx linjeskift i en etiket).")
     try:
         book = codebook_mod.load(settings.codebook)
     except CasebaseError as exc:
@@ -243,6 +283,22 @@ def _problems(form: dict, settings) -> list[str]:
         problems.append(f"Der er allerede en kode med id'et {form['id']} ({book.codes[form['id']].label_da}); vælg et andet.")
     elif form["id"] in book.renamed():
         problems.append(f"Id'et {form['id']} er en tidligere kode, som {book.renamed()[form['id']]} erstatter; vælg et andet.")
+    else:
+        try:
+            judged = new_codes.judged_ids(settings.coding_dir)
+        except CasebaseError as exc:
+            return problems + [f"Listen over kodebogens versioner (codebooks.csv) kan ikke læses, så intet er gemt: {exc}"]
+        if _CODE_ID.match(form["id"]) and new_codes.queued_file(settings.coding_dir, form["id"]).exists():
+            # A removed code's queue: the new code would inherit another theme's excerpts.
+            problems.append(
+                f"Der ligger allerede en kø af uddrag for id'et {form['id']} fra en tidligere kode "
+                f"(corpus/coding/queued/{form['id']}.csv); vælg et andet id."
+            )
+        elif form["id"] in judged:
+            problems.append(
+                f"Id'et {form['id']} tilhørte en kode, der er fjernet, og som kodere har bedømt uddrag efter; "
+                "med samme id ville deres beslutninger blive læst som beslutninger om den nye kode. Vælg et andet."
+            )
     if form["parent"] and form["parent"] not in book.codes:
         problems.append(f"Overkoden {form['parent']} findes ikke i kodebogen.")
     return problems
@@ -271,21 +327,35 @@ def _save(settings, form: dict, theme: themes.Theme, coder: str) -> str | None:
         parent=form["parent"] or None,
         patterns=_patterns(form),
     )
-    try:
-        new_codes.add_code(settings.codebook, new, check=_check_patterns)
-    except CasebaseError as exc:
-        if "does not compile" in exc.message:
-            return f"Intet er gemt: et mønster kan ikke bruges ({exc.message}). Ret eller fjern det, og gem igen."
-        log.error("casebase: %s's new code %s was not saved: %s", coder, form["id"], exc)
-        return f"Intet er gemt: kodebogen kunne ikke skrives ({exc}). Prøv igen, eller sig det til den, der driver serveren."
+    with _saving:
+        # Two coders who passed the form's checks at once: the second finds the first's
+        # code (or queue) here, before it touches the queue the first has just written.
+        problems = _problems(form, settings)
+        if problems:
+            return problems[0]
+        return _write(settings, new, form, theme, coder)
+
+
+def _write(settings, new: new_codes.NewCode, form: dict, theme: themes.Theme, coder: str) -> str | None:
+    # The excerpts are queued first: a queue whose code is not in the codebook is read by
+    # nothing, so a codebook that cannot be written leaves nothing half-made, and a queue
+    # that cannot be written keeps the code from being written without its excerpts.
     chosen = [(e.id, e.text) for e in theme.representatives if e.id in form["excerpts"]]
+    queue = new_codes.queued_file(settings.coding_dir, new.id)
+    queued_before = queue.exists()
     if chosen:
         try:
             new_codes.queue_excerpts(settings.coding_dir, new.id, chosen, ", ".join(theme.lemmas[:5]), coder)
         except CasebaseError as exc:
             log.error("casebase: the excerpts for %s were not queued: %s", new.id, exc)
-            return (
-                f"Koden {new.id} er skrevet i codebook.yaml, men uddragene kunne ikke sættes i kø ({exc}). "
-                "Prøv at gemme igen med et nyt id, eller sig det til den, der driver serveren."
-            )
+            return f"Intet er gemt: uddragene kunne ikke sættes i kø ({exc}). Prøv igen, eller sig det til den, der driver serveren."
+    try:
+        new_codes.add_code(settings.codebook, new, check=_check_patterns, judged=new_codes.judged_ids(settings.coding_dir))
+    except CasebaseError as exc:
+        if chosen and not queued_before:
+            queue.unlink(missing_ok=True)
+        if "does not compile" in exc.message:
+            return f"Intet er gemt: et mønster kan ikke bruges ({exc.message}). Ret eller fjern det, og gem igen."
+        log.error("casebase: %s's new code %s was not saved: %s", coder, form["id"], exc)
+        return f"Intet er gemt: kodebogen kunne ikke skrives ({exc}). Prøv igen, eller sig det til den, der driver serveren."
     return None
