@@ -154,3 +154,14 @@ async def test_with_allow_sql_the_dangerous_functions_stay_out_of_reach(built_db
                 "select randomblob(400000000)", "select load_extension('x')"):
         answer = await datasette.client.get("/casebase.json", params={"sql": sql})
         assert answer.status_code == 400 and "not authorized" in answer.text, sql
+
+
+async def test_a_form_that_is_not_utf8_is_a_bad_request_in_danish(coding):
+    _, settings, datasette = coding
+    token, cookies = await _form(datasette)
+    answer = await datasette.client.post(
+        "/-/casebase/login", content=b"csrftoken=\xff\xfe&name=anna",
+        headers={"content-type": "application/x-www-form-urlencoded"}, cookies=cookies,
+    )
+    assert answer.status_code == 400 and "ikke skrevet i UTF-8" in answer.text
+    assert _rows(settings) == []

@@ -374,10 +374,10 @@ CSRF_REFUSED = ("Afvist: formularen var forældet eller manglede sin sikkerhedsn
 CSRF_MESSAGES = frozenset(asgi_csrf.error_messages.values()) | {"CSRF validation failed"}
 
 
-async def _refuse(send, message: str) -> None:
+async def _refuse(send, message: str, status: int = 403) -> None:
     page = (f'<!DOCTYPE html><html lang="da"><head><meta charset="utf-8"><title>Afvist – Casebase</title>'
             f'</head><body><h1>Afvist</h1><p>{message}</p></body></html>')
-    await send({"type": "http.response.start", "status": 403,
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/html; charset=utf-8")]})
     await send({"type": "http.response.body", "body": page.encode("utf-8")})
 
@@ -432,7 +432,24 @@ def asgi_wrapper(datasette):
                         swap_if_rebuilt(datasette)
 
                 await asyncio.get_running_loop().run_in_executor(None, check)
-            await app(scope, receive, send)
+            if scope["type"] != "http" or scope.get("method") not in UNSAFE_METHODS:
+                await app(scope, receive, send)
+                return
+            started = False
+
+            async def sending(message):
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+            try:
+                await app(scope, receive, sending)
+            except UnicodeDecodeError:
+                # asgi-csrf decodes a form's body before anything of casebase sees it:
+                # a body that is not UTF-8 (no browser sends one) is a bad request.
+                if started:
+                    raise
+                await _refuse(send, "Formularen kunne ikke læses: den var ikke skrevet i UTF-8.", status=400)
 
         return checked
 
