@@ -299,7 +299,7 @@ async def test_excerpt_table_shows_chips_with_origin_and_filters_by_code(db_copy
     assert page.status_code == 200
     assert 'data-code="walk_and_talk"' in page.text and "menneske</small>" in page.text
     assert "/casebase/excerpt_context?uddrag=" in page.text
-    data = await datasette.client.get("/casebase/excerpts.json", params={"_facet_array": "codes", "_size": 0})
+    data = await datasette.client.get("/casebase/excerpts.json", params={"_size": 0})
     facet = {f["value"]: f["count"] for f in data.json()["facet_results"]["codes"]["results"]}
     conn = sqlite3.connect(datasette.databases["casebase"].path)
     try:
@@ -321,6 +321,30 @@ def conn(built_db):
     connection = sqlite3.connect(built_db)
     yield connection
     connection.close()
+
+
+async def test_the_code_and_origin_facets_count_what_datasettes_array_facet_counts(datasette, conn):
+    # casebase's "set" facet counts the rows that list an item, without Datasette's
+    # per-row distinct over whole rows (issue: 220 ms a facet at 200,000 excerpts).
+    for column in ("codes", "origins"):
+        for params in ({}, {"kind": "paragraph"}, {"codes__arraycontains": "outdoor"}):
+            ours = (await datasette.client.get("/casebase/excerpts.json", params={**params, "_size": 0})).json()
+            assert ours["facet_results"][column]["type"] == "set"
+            counted = {f["value"]: f["count"] for f in ours["facet_results"][column]["results"]}
+            where = " and ".join(
+                ["e.kind = 'paragraph'"] * ("kind" in params)
+                + ["exists (select 1 from json_each(e.codes) c where c.value = 'outdoor')"] * ("codes__arraycontains" in params)
+            ) or "1"
+            expected = dict(conn.execute(
+                f"select j.value, count(distinct e.id) from excerpts e, json_each(e.{column}) j where {where} group by j.value"
+            ).fetchall())
+            assert counted == expected and counted, (column, params)
+    # Choosing a value filters by it, and the chosen value's link takes the filter off.
+    data = (await datasette.client.get("/casebase/excerpts.json", params={"codes__arraycontains": "outdoor", "_size": 0})).json()
+    chosen = [f for f in data["facet_results"]["codes"]["results"] if f["selected"]]
+    assert [f["value"] for f in chosen] == ["outdoor"] and "codes__arraycontains" not in chosen[0]["toggle_url"]
+    other = next(f for f in data["facet_results"]["codes"]["results"] if f["value"] == "walk_and_talk")
+    assert "codes__arraycontains=outdoor" in other["toggle_url"] and "codes__arraycontains=walk_and_talk" in other["toggle_url"]
 
 
 async def test_excerpts_for_a_code_include_its_sub_codes(db_copy):

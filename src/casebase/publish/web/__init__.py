@@ -17,6 +17,7 @@ from datasette import hookimpl
 
 from casebase.publish import serving
 from casebase.publish.web import chrome
+from casebase.publish.web import facets
 from casebase.publish.web import coder_pages as coding_web
 from casebase.publish.web import login
 from casebase.publish.web import public_pages
@@ -65,6 +66,11 @@ def startup(datasette):
         await asyncio.get_running_loop().run_in_executor(None, _lemmatize, "gåturene")
 
     return load_pipeline
+
+
+@hookimpl
+def register_facet_classes():
+    return [facets.SetFacet]
 
 
 @hookimpl

@@ -59,7 +59,7 @@ LOOKUPS_DA = {
 # The operators whose value is a code id in the description ("codes contains Walk-and-talk").
 _CODE_VALUE_LOOKUPS = ("exact", "not", "arraycontains", "arraynotcontains")
 
-FACET_TYPES_DA = {"array": "liste", "date": "dato"}
+FACET_TYPES_DA = {"array": "liste", "set": "liste", "date": "dato"}
 
 
 def number(value) -> str:
