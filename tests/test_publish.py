@@ -345,6 +345,11 @@ async def test_the_code_and_origin_facets_count_what_datasettes_array_facet_coun
     assert [f["value"] for f in chosen] == ["outdoor"] and "codes__arraycontains" not in chosen[0]["toggle_url"]
     other = next(f for f in data["facet_results"]["codes"]["results"] if f["value"] == "walk_and_talk")
     assert "codes__arraycontains=outdoor" in other["toggle_url"] and "codes__arraycontains=walk_and_talk" in other["toggle_url"]
+    # Asked of a column without lists, or of none, the page still answers, without that facet.
+    for column in ("code_id", "no_such_column"):
+        answer = await datasette.client.get("/casebase/codings.json", params={"_facet_set": column, "_size": 0})
+        assert answer.status_code == 200
+        assert answer.json()["facet_results"].get(column, {}).get("type") != "set"
 
 
 async def test_excerpts_for_a_code_include_its_sub_codes(db_copy):

@@ -11,6 +11,8 @@ the filter they set (``codes__arraycontains``) are the array facet's.
 
 from __future__ import annotations
 
+import sqlite3
+
 from datasette.database import QueryInterrupted
 from datasette.facets import ArrayFacet
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
@@ -37,11 +39,13 @@ class SetFacet(ArrayFacet):
             try:
                 rows = await self.ds.execute(
                     self.database, sql, self.params, truncate=False,
-                    custom_time_limit=self.ds.setting("facet_time_limit_ms"),
+                    custom_time_limit=self.ds.setting("facet_time_limit_ms"), log_sql_errors=False,
                 )
             except QueryInterrupted:
                 timed_out.append(column)
                 continue
+            except sqlite3.OperationalError:
+                continue  # asked (?_facet_set=) of a column that holds no JSON lists, or none at all
             values = []
             for row in rows.rows[:size]:
                 value = str(row["value"])
