@@ -1,20 +1,17 @@
 """A build's progress: the steps a build reports, the Danish line a terminal shows, the
 JSON lines the coding server's retrain reads, and the retrain banner that follows them."""
 
-import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
 import time
 
-import pytest
-
 from casebase.progress import Progress, Step, duration, number
 from casebase.publish import retraining, serving
-from conftest import METADATA, PASSWORDS, REPO_CODEBOOK
+from conftest import METADATA, REPO_CODEBOOK
+from test_coding_web import login
 
 
 class Clock:
@@ -165,12 +162,7 @@ async def test_the_retrain_status_answers_coders_only(coding_site):
     root, settings = coding_site
     datasette = serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
     assert (await datasette.client.get("/-/casebase/retrain/status")).status_code == 403
-    page = await datasette.client.get("/-/casebase/login")
-    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
-    cookies = {"ds_csrftoken": page.cookies["ds_csrftoken"]}
-    answer = await datasette.client.post(
-        "/-/casebase/login", data={"name": "anna", "password": PASSWORDS["anna"], "csrftoken": token}, cookies=cookies)
-    cookies["ds_actor"] = answer.cookies["ds_actor"]
+    cookies, _ = await login(datasette)
     status = await datasette.client.get("/-/casebase/retrain/status", cookies=cookies)
     assert status.status_code == 200 and status.json() == {"state": "", "text": "", "error": None}
     assert "no-store" in status.headers["cache-control"]

@@ -15,6 +15,7 @@ import browser
 from casebase.errors import CasebaseError
 from casebase.publish import serving
 from conftest import METADATA, PASSWORDS
+from test_coding_web import login
 
 
 def _replace_with_edited_copy(db, sql):
@@ -70,13 +71,7 @@ async def test_the_coding_server_writes_a_working_copy_not_the_build(coding_site
     digest = hashlib.sha256(build.read_bytes()).hexdigest()
     datasette = serving.make_datasette(build, METADATA, settings)
     assert datasette.databases["casebase"].path == str(serving.working_copy(build))
-    login = await datasette.client.get("/-/casebase/login")
-    token = re.search(r'name="csrftoken" value="([^"]+)"', login.text).group(1)
-    cookies = {"ds_csrftoken": login.cookies["ds_csrftoken"]}
-    answer = await datasette.client.post(
-        "/-/casebase/login", data={"name": "anna", "password": PASSWORDS["anna"], "csrftoken": token}, cookies=cookies
-    )
-    cookies["ds_actor"] = answer.cookies["ds_actor"]
+    cookies, token = await login(datasette)
     excerpt = "vive2021-d7647d1ca08f"
     saved = await datasette.client.post(
         f"/-/casebase/code/{excerpt}", data={"codes": ["to_go"], "csrftoken": token}, cookies=cookies

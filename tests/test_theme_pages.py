@@ -9,17 +9,14 @@ import shutil
 
 import pytest
 
-from casebase.publish import coders, serving
-from conftest import CORPUS, METADATA, PASSWORDS, REPO_CODEBOOK
+from casebase.publish import serving
+from conftest import METADATA, REPO_CODEBOOK, make_coding_site
+from test_coding_web import login
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, built_db):
-    root = tmp_path_factory.mktemp("theme-pages")
-    shutil.copytree(CORPUS, root / "corpus")
-    shutil.copy(REPO_CODEBOOK, root / "codebook.yaml")
-    (root / "db").mkdir()
-    shutil.copy(built_db, root / "db" / "casebase.db")
+    root, settings = make_coding_site(tmp_path_factory.mktemp("theme-pages"), built_db)
     # An earlier codebook had a code since removed, which coders judged excerpts under.
     with open(root / "corpus" / "coding" / "codebooks.csv", "a", encoding="utf-8") as registry:
         registry.write("0ld0ld0ld0ld,digital_shift fjernet_kode\n")
@@ -28,21 +25,7 @@ def site(tmp_path_factory, built_db):
     (root / "corpus" / "coding" / "queued" / "gammel_koe.csv").write_text(
         "excerpt_id,snippet,theme,proposed_by,timestamp\nx-1,Et uddrag,telefon,bo,2026-12-01T10:00:00+00:00\n", encoding="utf-8"
     )
-    for name, password in PASSWORDS.items():
-        coders.add(root / "coders.json", name, password)
-    settings = serving.CodingSettings(root / "corpus", root / "codebook.yaml", root / "coders.json")
     return root, settings, serving.make_datasette(root / "db" / "casebase.db", METADATA, settings)
-
-
-async def login(datasette):
-    page = await datasette.client.get("/-/casebase/login")
-    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
-    cookies = {"ds_csrftoken": page.cookies["ds_csrftoken"]}
-    response = await datasette.client.post(
-        "/-/casebase/login", data={"name": "anna", "password": PASSWORDS["anna"], "csrftoken": token}, cookies=cookies
-    )
-    cookies["ds_actor"] = response.cookies["ds_actor"]
-    return cookies, token
 
 
 def theme_key(page):

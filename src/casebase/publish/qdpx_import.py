@@ -153,6 +153,9 @@ class _Archive:
             with self.zip.open(info) as handle:
                 # The header's size may lie: read no more than it promised (and the limit).
                 data = handle.read(min(info.file_size, MAX_MEMBER_BYTES) + 1)
+        # What zipfile raises for an archive it cannot unpack: a damaged member (BadZipFile,
+        # zlib.error, EOFError), a compression method it has no codec for, such as
+        # Deflate64 (NotImplementedError), an encrypted member (RuntimeError).
         except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError) as exc:
             raise CasebaseError(f"the archive member {name!r} cannot be read ({exc})", file=self.path) from None
         if len(data) > info.file_size:

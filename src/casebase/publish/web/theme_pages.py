@@ -87,6 +87,13 @@ def _candidates(datasette, code, n, seed) -> tuple[themes.Themes, list[dict], di
         conn.close()
 
 
+async def _asked_candidates(datasette, request):
+    """The options the request asks for and the candidates they give (found off the
+    event loop: a first run fits the model)."""
+    code, n, seed = _options(request)
+    return code, n, seed, await asyncio.get_running_loop().run_in_executor(None, _candidates, datasette, code, n, seed)
+
+
 async def _coder_or_login(datasette, request):
     coder = await login.coder(datasette, request)
     if coder is None:
@@ -100,8 +107,7 @@ async def themes_page(datasette, request):
     coder, redirect = await _coder_or_login(datasette, request)
     if redirect:
         return redirect
-    code, n, seed = _options(request)
-    found, codes, extra = await asyncio.get_running_loop().run_in_executor(None, _candidates, datasette, code, n, seed)
+    code, n, seed, (found, codes, extra) = await _asked_candidates(datasette, request)
     context = {
         "coder": coder,
         "found": found,
@@ -143,8 +149,7 @@ async def theme_code_page(datasette, request):
     coder, redirect = await _coder_or_login(datasette, request)
     if redirect:
         return redirect
-    code, n, seed = _options(request)
-    found, codes, extra = await asyncio.get_running_loop().run_in_executor(None, _candidates, datasette, code, n, seed)
+    code, n, seed, (found, codes, extra) = await _asked_candidates(datasette, request)
     number = int(request.url_vars["number"])
     theme = next((t for t in found.themes if t.number == number), None)
     if theme is None:
