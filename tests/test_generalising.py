@@ -131,6 +131,37 @@ def test_unknown_text_goes_to_review():
     assert routing.route(0.9, known, {"vi", "gå", "tur"}, False, {"threshold": 0.5, "curve": [[0.9, 0.97, 0.5]]}) == ("auto", 0.97)
 
 
+def test_an_uncoded_change_of_practice_goes_to_review():
+    # Every code is a changed practice: a text that tells of one but gets no code is a
+    # code in words the model has not learnt, or a theme no code covers yet.
+    point = {"threshold": 0.5, "curve": [[0.9, 0.97, 0.5]]}
+    vocabulary = {"bibliotek", "pakke", "pose", "levere", "til", "låner", "der", "ikke", "kunne", "komme", "ind", "købe", "ny", "bog"}
+    changed = {"text": "Biblioteket pakkede poser, der blev leveret til lånere, der ikke kunne komme ind.",
+               "lemmas": "bibliotek pakke pose der blive levere til låner der ikke kunne komme ind", "rules": [], "against": []}
+    assert routing.tells_of_change(changed)
+    assert routing.route(0.99, changed, vocabulary, False, point, coded=False)[0] == "review"
+    # Coded, the model has spoken on it: its confidence decides.
+    assert routing.route(0.99, changed, vocabulary, False, point, coded=True)[0] == "auto"
+    plain = {"text": "Biblioteket købte nye bøger.", "lemmas": "bibliotek købe ny bog", "rules": [], "against": []}
+    assert not routing.tells_of_change(plain)
+    assert routing.route(0.99, plain, vocabulary, False, point, coded=False)[0] == "auto"
+    # Word forms and lemmas both count; a word only sharing the start does not.
+    for text in ("Caféen blev erstattet af besøg.", "Holdene blev lagt om.", "Vi måtte ikke samles.", "Koret blev aflyst."):
+        assert routing.tells_of_change({"text": text, "lemmas": ""}), text
+    assert not routing.tells_of_change({"text": "Den lukkethed, vi mødte, var svær.", "lemmas": "den lukkethed vi møde være svær"})
+
+
+def test_a_child_is_coded_only_where_its_parent_is():
+    codes = classifier.CodeClassifier(code_ids=("digital", "therapy", "outdoor"), parents={"therapy": "digital"})
+    codes.estimators_ = {"digital": None, "therapy": None, "outdoor": None}
+    codes.thresholds_ = {"digital": 0.4, "therapy": 0.1, "outdoor": 0.5}
+    predicted = codes.predict_from_scores(np.array([[0.2, 0.2, 0.6], [0.5, 0.2, 0.1], [0.5, 0.05, 0.1]]))
+    # The child passes its own low threshold, the parent not: the child's topic words alone.
+    assert predicted[0].tolist() == [0, 0, 1]
+    assert predicted[1].tolist() == [1, 1, 0]
+    assert predicted[2].tolist() == [1, 0, 0]
+
+
 def test_classify_gives_a_route_and_an_expected_precision(built_db, tmp_path):
     texts = tmp_path / "svar.txt"
     texts.write_text("Vi holdt samtalerne på video.\nqwzx plorv trimf.\n", encoding="utf-8")

@@ -5,7 +5,8 @@ Features: word n-grams of the lemmas, character n-grams of the text (Danish
 compounds share their parts: "videosamtale", "videomøde"), and the codebook
 rules that fired. One calibrated logistic regression per code; each code's
 threshold is chosen by cross-validation on the training data; outputs are
-made consistent with the codebook's hierarchy (a child implies its parent).
+made consistent with the codebook's hierarchy (a child is coded only where its parent
+is, and never scores above it).
 
 A code with too few examples on either side is not trained; the rules code it
 instead, and the metrics say so. Constructed examples (sentences coders wrote
@@ -314,16 +315,22 @@ class CodeClassifier(BaseEstimator, ClassifierMixin):
         return self.predict_from_scores(self.predict_proba(X))
 
     def predict_from_scores(self, scores):
+        """1/0 per code at its threshold, top down: a child is coded only where its
+        parent is. A child's threshold is chosen on few positives and sits low
+        (online family therapy: 0.10 against digital shift's 0.36), so a child's
+        score that passes it while the parent's does not is the child's topic words
+        alone (familiebehandling at the office): no code. Measured against coding
+        the parent wherever a child passes: out-of-fold figures unchanged, labelled
+        answers macro-F1 0.85 -> 0.87."""
         predicted = np.full(scores.shape, np.nan)
         for j, code in enumerate(self.code_ids):
             if code in self.estimators_:
                 predicted[:, j] = (scores[:, j] >= self.thresholds_[code]).astype(float)
         index = {code: j for j, code in enumerate(self.code_ids)}
-        for code in self._deepest_first():
+        for code in reversed(self._deepest_first()):  # parents first: an uncoded parent clears its line
             parent = (self.parents or {}).get(code)
-            if parent and parent in self.estimators_:
-                child_on = predicted[:, index[code]] == 1
-                predicted[child_on, index[parent]] = 1
+            if parent and parent in self.estimators_ and code in self.estimators_:
+                predicted[predicted[:, index[parent]] == 0, index[code]] = 0
         return predicted
 
     def _deepest_first(self) -> list[str]:
@@ -477,7 +484,7 @@ def routing_point(
 ) -> dict:
     """The coverage–precision curve of the human decisions' out-of-fold predictions
     and its operating point at ``target`` (see ``routing``): what the router does to
-    an excerpt (the rules' word and unknown text to review) is done here too, so the
+    an excerpt (the rules' word, unknown text and an uncoded change to review) is done here too, so the
     point holds for the excerpts it lets through."""
     P = np.full(Y.shape, np.nan)
     for j, code in enumerate(code_ids):
@@ -495,6 +502,8 @@ def routing_point(
     conf[np.any(rules[:, untrained] == 1, axis=1)] = 0.0  # the rules' word goes to review
     for i, record in enumerate(records):
         if routing.unknown_text(record, vocabulary):
+            conf[i] = 0.0
+        elif not np.any(system[i] == 1) and routing.tells_of_change(record):
             conf[i] = 0.0
     prose = np.array([len(record["lemmas"].split()) >= routing.PROSE_WORDS for record in records], dtype=bool)
     points = routing.curve(conf[prose], correct[prose]) if prose.any() else []

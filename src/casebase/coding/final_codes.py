@@ -154,6 +154,7 @@ class Router:
         self.trained = set(model.trained_codes)
         self.thresholds = model.thresholds
         self.code_ids = list(codebook.codes)
+        self.parents = {c.id: c.parent for c in codebook.codes.values() if c.parent}
 
     def route(self, rec: dict, score: dict[str, float]) -> tuple[str, float | None, float]:
         import numpy as np
@@ -163,9 +164,17 @@ class Router:
         thresholds = np.array([self.thresholds[c] for c in codes], dtype=float)
         confidence = float(routing.confidence(probabilities, thresholds)[0]) if codes else 0.0
         unmodelled = any(c not in self.trained for c in rec["rules"])
-        coded = any(score[c] >= self.thresholds[c] for c in codes)
+        coded = any(self._coded(c, score) for c in codes)
         route, expected = routing.route(confidence, rec, self.vocabulary, unmodelled, self.routing, coded)
         return route, expected, round(confidence, 4)
+
+    def _coded(self, code: str, score: dict[str, float]) -> bool:
+        """The model codes it: at its threshold, and so is its parent (top down, as
+        ``classifier.CodeClassifier.predict_from_scores``)."""
+        if score[code] < self.thresholds[code]:
+            return False
+        parent = self.parents.get(code)
+        return parent not in self.trained or parent not in score or self._coded(parent, score)
 
 
 def suggestion_rows(excerpts: list[ExcerptInput], scores: list[dict[str, float]], thresholds: dict[str, float]):

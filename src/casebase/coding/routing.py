@@ -11,14 +11,21 @@ which the excerpts above it are still right at the target rate (default 0.95), s
 ``route`` is ``auto`` above it and ``review`` below; ``expected_precision`` reads the
 curve at the excerpt's confidence.
 
-Three things send an excerpt to review whatever its confidence: a code the model gives
+Four things send an excerpt to review whatever its confidence: a code the model gives
 a text shorter than the prose the point was measured on; a rule of a code the
-model does not decide fired (the rules' word is not calibrated), and a text the model
+model does not decide fired (the rules' word is not calibrated); a text the model
 barely knows (no rule evidence and fewer than half of its words, or under three, seen
-in training): absence of evidence there is ignorance, not a "no".
+in training): absence of evidence there is ignorance, not a "no"; and a text that
+tells of a practice being changed (``tells_of_change``) to which the model gives no
+code. Every code of the codebook is a changed practice, so such a text is either a
+code's practice in words the model has not learnt (books "leveret" to readers who
+could not come in) or a change no code covers yet, which ``casebase themes`` looks
+for: a person should read it, not a confident "none".
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -104,15 +111,40 @@ def unknown_text(record: dict, vocabulary: set[str]) -> bool:
     return known < MIN_KNOWN_WORDS or known < MIN_KNOWN_SHARE * len(words)
 
 
+# How Danish tells that a way of working was changed: replaced, moved, turned into,
+# closed or called off, could not or must not go on. Word forms and lemmas (either
+# pipeline's), a trailing * for the rest of the word. Written from the language of
+# change, not from any code's words; "nedlukning" alone is left out: the lockdown is
+# the setting of nearly every text, not a change of practice.
+CHANGE_WORDS = (
+    "i stedet", "i sted", "erstat*", "afløs*", "omlagt*", "omlægge*", "omlagde", "lagt om", "lagde om",
+    "lægge om", "lave om", "lavet om", "lavede om", "blev til", "blive til", "bliver til", "skiftet ud",
+    "skifte ud", "skiftede ud", "flyttet", "flyttede", "flytte", "rykket", "rykkede", "omstille*", "omstillet",
+    "ikke kunne", "kunne ikke", "ikke måtte", "måtte ikke", "ikke må", "må ikke", "lukke", "lukket", "lukkede",
+    "aflyse", "aflyst*", "aflyste", "ændre", "ændret", "ændrede",
+)
+_CHANGE = re.compile(
+    "|".join(r"(?<!\S)" + re.escape(p.rstrip("*")) + (r"\S*" if p.endswith("*") else r"(?!\S)") for p in CHANGE_WORDS)
+)
+
+
+def tells_of_change(record: dict) -> bool:
+    """The text says a way of working was changed (``CHANGE_WORDS``), in its lemmas or its words."""
+    words = " ".join(re.findall(r"\w+", record.get("text", "").lower()))
+    return bool(_CHANGE.search(record["lemmas"].lower()) or _CHANGE.search(words))
+
+
 def route(
     conf: float, record: dict, vocabulary: set[str], unmodelled_rule: bool, routing: dict, coded: bool = False
 ) -> tuple[str, float | None]:
     """``(route, expected_precision)`` of one excerpt under the model's operating point.
-    ``coded``: the model gives the excerpt a code. The curve was measured on prose, so a
+    ``coded``: the model gives the excerpt a code (top down, as ``CodeClassifier``). The curve was measured on prose, so a
     code the model gives a shorter text (a heading, a word) is not promised: review."""
     expected = expected_precision(conf, routing.get("curve") or [])
     threshold = routing.get("threshold")
     if unmodelled_rule or threshold is None or unknown_text(record, vocabulary):
+        return "review", expected
+    if not coded and tells_of_change(record):
         return "review", expected
     if coded and len(record["lemmas"].split()) < PROSE_WORDS:
         return "review", expected
