@@ -3,6 +3,7 @@ rebuild or a retrain, and a coding server's saves that never touch the public fi
 
 import asyncio
 import hashlib
+import os
 import re
 import shutil
 import sqlite3
@@ -70,7 +71,7 @@ async def test_the_coding_server_writes_a_working_copy_not_the_build(coding_site
     build = root / "db" / "casebase.db"
     digest = hashlib.sha256(build.read_bytes()).hexdigest()
     datasette = serving.make_datasette(build, METADATA, settings)
-    assert datasette.databases["casebase"].path == str(serving.working_copy(build))
+    assert datasette.databases["casebase"].path == os.path.realpath(serving.working_copy(build))
     cookies, token = await login(datasette)
     excerpt = "vive2021-d7647d1ca08f"
     saved = await datasette.client.post(
@@ -86,6 +87,51 @@ async def test_the_coding_server_writes_a_working_copy_not_the_build(coding_site
     assert await _titles(datasette) == {"NY TITEL"}
     row = (await datasette.client.get(f"/casebase/codings.json?_shape=array&excerpt_id={excerpt}")).json()
     assert [(r["code_id"], r["origin"], r["coder"]) for r in row] == [("to_go", "human", "anna")]
+
+
+async def test_pages_read_while_a_save_holds_the_working_copy(coding_site):
+    """The working copy is in WAL mode: a writer holding the file (a save's commit, or a
+    long one) never makes a page wait or fail. In the rollback-journal mode it had,
+    this page waited out SQLite's busy timeout and answered 500."""
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    datasette = serving.make_datasette(build, METADATA, settings)
+    writer = sqlite3.connect(serving.working_copy(build), timeout=0)
+    assert writer.execute("pragma journal_mode").fetchone()[0] == "wal"
+    writer.execute("begin exclusive")
+    writer.execute("update sources set title = 'UNDER SKRIVNING' where id = 'mm2020'")
+    try:
+        page = await datasette.client.get("/casebase/sources.json?_shape=array&id=mm2020")
+        assert page.status_code == 200 and page.json()[0]["title"] != "UNDER SKRIVNING"
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+async def test_a_rebuild_gives_the_working_copy_a_file_of_its_own(coding_site):
+    """Each working copy is its own file (its WAL named after it) and the old one goes:
+    a save after the swap is in the copy served, read through the link too."""
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    datasette = serving.make_datasette(build, METADATA, settings)
+    first = datasette.databases["casebase"].path
+    cookies, token = await login(datasette)
+    excerpt = "vive2021-d7647d1ca08f"
+    await datasette.client.post(f"/-/casebase/code/{excerpt}", data={"codes": ["to_go"], "csrftoken": token}, cookies=cookies)
+    _replace_with_edited_copy(build, "update sources set title = 'NY TITEL' where id = 'mm2020'")
+    assert await _titles(datasette) == {"NY TITEL"}
+    second = datasette.databases["casebase"].path
+    assert second != first and not os.path.exists(first) and not os.path.exists(first + "-wal")
+    assert os.path.realpath(serving.working_copy(build)) == second
+    saved = await datasette.client.post(
+        f"/-/casebase/code/{excerpt}", data={"codes": ["outdoor"], "csrftoken": token}, cookies=cookies
+    )
+    assert saved.status_code == 302
+    conn = sqlite3.connect(serving.working_copy(build))
+    assert conn.execute("select code_id from codings where excerpt_id = ?", [excerpt]).fetchall() == [("outdoor",)]
+    conn.close()
+    copies = [p.name for p in serving.working_copy(build).parent.iterdir() if p.name.endswith(".db")]
+    assert sorted(copies) == sorted(["casebase.db", os.path.basename(second)])
 
 
 def test_a_decision_in_the_files_is_served_after_a_restart(coding_site):

@@ -12,7 +12,10 @@ settings from ``plugins.casebase`` in the metadata:
   (``coding/<name>.db`` beside the build) that its saves write to, so a public
   server on the same build never sees its file change; the copy is made afresh
   from the build at start-up and after every rebuild, with every decision in
-  the coders' files that the build does not hold applied to it;
+  the coders' files that the build does not hold applied to it. The copy is in
+  WAL mode, so a save never makes a page wait: each copy is a file of its own
+  (``coding/<name>.<generation>.db``) and ``coding/<name>.db`` a symbolic link
+  to the one served (see ``_copy_build``);
 - ``allow_sql``: whether typed SQL may run (``serve --allow-sql``); off by
   default, the pages and canned queries need none;
 - ``name``: the database's name in URLs (the build's file name without .db),
@@ -35,6 +38,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,9 +193,9 @@ def working_copy(db_path: Path) -> Path:
 
 
 def connect(datasette) -> sqlite3.Connection:
-    """A writable connection to the served file (coding mode only: the working copy)."""
-    settings = config(datasette)
-    conn = sqlite3.connect(settings.get("served") or settings["db"], timeout=30)
+    """A writable connection to the served file (coding mode only: the working copy's
+    generation now served; call under the write lock, which a swap takes too)."""
+    conn = sqlite3.connect(datasette.databases[database_name(datasette)].path, timeout=30)
     conn.execute("pragma foreign_keys = on")
     return conn
 
@@ -244,8 +248,10 @@ def _serve(datasette, build: str) -> None:
     if coding:
         served = Path(settings["served"])
         _lock_working_copy(datasette, served)
-        _copy_build(Path(build), served, coding)
-        database = ServedDatabase(datasette, path=str(served), is_mutable=True)
+        generation = _copy_build(Path(build), served, coding)
+        # The generation's own path, not the link: a thread's connection belongs to
+        # one copy whatever the link points to by the time it connects.
+        database = ServedDatabase(datasette, path=str(generation), is_mutable=True)
     else:
         _inspect(datasette, name, build)
         database = ServedDatabase(datasette, path=build, is_mutable=False)
@@ -278,25 +284,59 @@ def _lock_working_copy(datasette, served: Path) -> None:
     state.working_copy_lock = lock
 
 
-def _copy_build(build: Path, served: Path, coding: CodingSettings) -> None:
-    """Copy the build to a temporary file, apply the decisions it does not hold,
-    and move it over the working copy in one rename."""
-    temporary = served.with_name(f".{served.name}.tmp")
+def _copy_build(build: Path, served: Path, coding: CodingSettings) -> Path:
+    """Copy the build to a new generation file, apply the decisions it does not
+    hold, put it in WAL mode and point ``served`` (a symbolic link) at it in one
+    rename; returns the generation's path.
+
+    Why a file per copy: in WAL mode readers never wait for a save's commit, but
+    SQLite names the -wal and -shm files after the database's path. Replacing the
+    file under one name, as a rebuild does, would leave the old copy's connections
+    (each server thread closes its own when it next runs) sharing the new copy's
+    WAL, and the last of them would checkpoint it into the old file and delete it,
+    losing the new copy's saves. A new name per copy gives each its own; SQLite
+    follows the link, so ``coding/<name>.db`` opens the copy served."""
+    generation = served.with_name(f"{served.stem}.{time.time_ns()}{served.suffix}")
     try:
-        _remove_journals(temporary)
-        shutil.copyfile(build, temporary)
-        conn = sqlite3.connect(temporary, timeout=30)
+        shutil.copyfile(build, generation)
+        conn = sqlite3.connect(generation, timeout=30)
         try:
             conn.execute("pragma foreign_keys = on")
             reapply_decisions(conn, coding)
             conn.commit()
+            conn.execute("pragma journal_mode = wal")
         finally:
             conn.close()
-        _remove_journals(served)
-        os.replace(temporary, served)
+        link = served.with_name(f".{served.name}.link")
+        link.unlink(missing_ok=True)
+        os.symlink(generation.name, link)
+        os.replace(link, served)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        _remove_with_journals(generation)
         raise
+    _remove_journals(served)  # a working copy from before the copies were generations
+    for old in _generations(served):
+        if old != generation:
+            _remove_with_journals(old)
+    return generation
+
+
+def _generations(served: Path) -> list[Path]:
+    """The generation files of the working copy ``served`` on disk."""
+    prefix, suffix = served.stem + ".", served.suffix
+    return [
+        path
+        for path in served.parent.glob(f"{served.stem}.*{suffix}")
+        if path.name[len(prefix) : len(path.name) - len(suffix)].isdigit()
+    ]
+
+
+def _remove_with_journals(db: Path) -> None:
+    """A copy no longer served, with its journals. Connections still open on it
+    (threads that have not run since the swap) keep reading it until they close;
+    its WAL name is its own, so nothing they do reaches the copy served."""
+    db.unlink(missing_ok=True)
+    _remove_journals(db)
 
 
 def _remove_journals(db: Path) -> None:

@@ -57,7 +57,8 @@ def _colour(value: str | None) -> str:
 # What the cells of a page read for every row (the codebook, the model's codes, the
 # cases' theme counts), kept per state of the database file: a table page of 100
 # rows issues a fixed number of queries, not a few per row. A rebuild serves a new
-# file and a coder's save changes this one, so either reads them again.
+# file and a coder's save changes this one (its WAL file, until a checkpoint moves
+# the pages into the file itself), so either reads them again.
 _PER_FILE: dict[tuple[str, str], tuple[tuple, object]] = {}
 
 
@@ -68,7 +69,12 @@ def _file_state(db) -> tuple | None:
         stat = os.stat(db.path)
     except OSError:
         return None
-    return id(db), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+    try:
+        wal = os.stat(db.path + "-wal")
+        wal_state = (wal.st_ino, wal.st_size, wal.st_mtime_ns)
+    except OSError:
+        wal_state = None
+    return id(db), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, wal_state
 
 
 async def _per_file(db, what: str, load):
