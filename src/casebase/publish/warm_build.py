@@ -2,7 +2,7 @@
 
 ``python -m casebase.publish.warm_build build ARGS`` imports what a build needs
 (scikit-learn and the classifier, spaCy and the Danish pipeline, the build's own
-modules: about four seconds of a fresh ``casebase build`` on the seed corpus)
+modules: 1.5–4 s of a fresh ``casebase build``, with the machine's load)
 and then waits. One line ``go`` on stdin runs ``casebase build ARGS`` exactly as
 ``python -m casebase build ARGS`` would: the same command, output, JSON progress
 on stderr and exit status; then the process exits. The end of stdin instead
