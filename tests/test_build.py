@@ -176,3 +176,34 @@ def test_a_label_edit_rebuilds_from_the_caches_without_spacy_or_scikit_learn(tmp
     query = "select excerpt_id, code_id, origin, score from codings order by 1, 2"
     assert list(db.query(query)) == list(before.query(query))
     assert list(db.query("select * from agreement order by rowid")) == list(before.query("select * from agreement order by rowid"))
+
+
+def test_a_pattern_edit_retrains_only_when_a_training_rows_rule_hits_change(tmp_path, built_db):
+    """Rule hits are model features: a new pattern that fires on no decided excerpt or
+    constructed example leaves the training data as it was, so the saved model is
+    kept; one that fires on a decided excerpt retrains."""
+    import shutil
+
+    from casebase import pipeline
+    from conftest import CORPUS, REPO
+
+    site = tmp_path / "db"
+    shutil.copytree(built_db.parent, site)
+    codebook = tmp_path / "codebook.yaml"
+    text = (REPO / "codebook.yaml").read_text(encoding="utf-8")
+    anchor = "      - gå * tur*\n"
+    assert anchor in text and "      - skov\n" not in text
+    before = sqlite_utils.Database(built_db)
+    run = before["build_info"].get("model_run")["value"]
+
+    codebook.write_text(text.replace(anchor, anchor + "      - gåtursnakkeriet\n", 1), encoding="utf-8")
+    report = pipeline.build(CORPUS, site / built_db.name, codebook)
+    assert not report.retrained and report.model_run == run
+    query = "select excerpt_id, code_id, origin, score from codings order by 1, 2"
+    assert list(sqlite_utils.Database(site / built_db.name).query(query)) == list(before.query(query))
+
+    codebook.write_text(text.replace(anchor, anchor + "      - skov\n", 1), encoding="utf-8")
+    report = pipeline.build(CORPUS, site / built_db.name, codebook)
+    assert report.retrained and report.model_run == run  # the same decisions, new features
+    db = sqlite_utils.Database(site / built_db.name)
+    assert db.execute("select count(*) from rule_hits where pattern = 'skov'").fetchone()[0] >= 9

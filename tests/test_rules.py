@@ -60,3 +60,25 @@ def test_bad_pattern_names_its_line(tmp_path):
         rules.RuleMatcher(danish.load_pipeline(), codebook.load(path))
     line = next(n for n, l in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "skærm*besøg" in l)
     assert error.value.line == line
+
+
+def test_cached_tokens_and_the_sequence_gate_give_the_pipelines_hits_on_the_seed(book, monkeypatch):
+    """A pattern edit re-matches every excerpt on docs rebuilt from the analysis cache,
+    and runs the token Matcher only on docs holding a value of every word of some
+    sequence pattern: on every seed excerpt (and constructed example) both give the
+    hits of the pipeline's own docs with the Matcher run on every doc."""
+    from casebase.ingest import reading
+    from casebase.nlp import analysis_cache
+
+    texts = [e.text for _, e in reading.corpus_excerpts(REPO / "corpus")] + [t for _, _, t in book.constructed_examples()]
+    docs = list(danish.load_pipeline().pipe(texts, batch_size=256))
+    tokens = [analysis_cache.encode_tokens(doc) for doc in docs]
+
+    ungated = rules.RuleMatcher(danish.load_pipeline.__wrapped__(), book)
+    monkeypatch.setattr(ungated, "_sequence_words", {"every doc": []})  # all() of nothing: always run
+    expected = [ungated.hits(doc) for doc in docs]
+    assert sum(1 for hits in expected if any(h.pattern.count(" * ") for h in hits)) > 10  # sequence patterns fire
+
+    cached = rules.RuleMatcher(danish.load_pipeline.__wrapped__(), book)
+    rebuilt = [cached.hits(analysis_cache.decode_doc(cached.nlp.vocab, t, e)) for t, e in zip(texts, tokens)]
+    assert rebuilt == expected

@@ -127,8 +127,9 @@ class RuleMatcher:
         self._wildcards: list[tuple[WordSpec, CompiledPattern]] = []
         self._seen_words: set[str] = set()
         self._seen_hashes: set[int] = set()
-        self._sequence_hashes: set[int] | None = None
-        self._sequence_version = -1
+        # Per sequence pattern, per word: the hashes of the values that word may take.
+        # A doc lacking any one of a pattern's words cannot match it (see ``hits``).
+        self._sequence_words: dict[str, list[set[int]]] = {}
         for code in codebook.codes.values():
             listed = [(f"{code.id}#{i}", p, False) for i, p in enumerate(code.patterns)]
             listed += [(f"{code.id}!{i}", p, True) for i, p in enumerate(code.exclude_patterns)]
@@ -146,6 +147,11 @@ class RuleMatcher:
                         file=codebook.path,
                         line=pattern.line,
                     ) from None
+        # What any wildcard could accept, tested in C (str.startswith/endswith with a
+        # tuple) before the wildcards one by one: most words a matcher meets fit none.
+        self._prefixes = tuple({w.lower for w, _ in self._wildcards if w.open_end and not w.open_start})
+        self._suffixes = tuple({w.lower for w, _ in self._wildcards if w.open_start and not w.open_end})
+        self._infixes = sorted({w.lower for w, _ in self._wildcards if w.open_start and w.open_end})
 
     def _compile(self, text: str) -> list[WordSpec]:
         words: list[WordSpec] = []
@@ -197,6 +203,10 @@ class RuleMatcher:
             if pattern.key in self.sequences:
                 self.sequences.remove(pattern.key)
             self.sequences.add(pattern.key, token_patterns)
+            strings = self.nlp.vocab.strings
+            self._sequence_words[pattern.key] = [
+                {strings.add(value) for value in word.candidates()} for word in pattern.words if not word.any_word
+            ]
             return
         options = [w.candidates() for w in pattern.words]
         new_phrases = []
@@ -225,23 +235,14 @@ class RuleMatcher:
             if word in self._seen_words or not word.isalpha() and "-" not in word:
                 continue
             self._seen_words.add(word)
+            if not (word.startswith(self._prefixes) or word.endswith(self._suffixes) or any(i in word for i in self._infixes)):
+                continue
             for spec, pattern in self._wildcards:
                 if spec.accepts(word) and word not in spec.matches:
                     spec.matches.add(word)
                     changed[pattern.key] = pattern
         for pattern in changed.values():
             self._refresh(pattern)
-
-    def _sequence_words(self) -> set[int]:
-        """Hashes of the words every sequence pattern needs one of (its first word)."""
-        if self._sequence_hashes is None or self._sequence_version != len(self._seen_words):
-            words = set()
-            for pattern in self.patterns.values():
-                if pattern.has_any_word:
-                    words.update(pattern.words[0].candidates())
-            self._sequence_hashes = {self.nlp.vocab.strings.add(w) for w in words}
-            self._sequence_version = len(self._seen_words)
-        return self._sequence_hashes
 
     def hits(self, doc: Doc) -> list[RuleHit]:
         # Word by string hash (lower-case form and lemma), not Token by Token.
@@ -250,8 +251,10 @@ class RuleMatcher:
         found: dict[tuple[str, int, int], RuleHit] = {}
         strings = self.nlp.vocab.strings
         matchers = [self.by_lower, self.by_lemma]
-        # The token Matcher is slow; most docs have none of the words its patterns start with.
-        if hashes & self._sequence_words():
+        # The token Matcher is slow: it runs only on a doc that has, for some sequence
+        # pattern, one of the values each of its words may take (lower-case form or
+        # lemma), without which that pattern cannot match.
+        if any(all(not values.isdisjoint(hashes) for values in words) for words in self._sequence_words.values()):
             matchers.append(self.sequences)
         for matcher in matchers:
             for match_id, start, end in matcher(doc):

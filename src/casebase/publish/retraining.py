@@ -7,19 +7,31 @@ decision saved so far, recodes everything and swaps the database file in
 atomically; the server serves the new file from the next request on
 (``serving.swap_if_rebuilt``). At most one build runs at a time, and the
 pages show its status until the new database is served (``Retraining.banner``).
+
+A build in a new process spends its first seconds importing scikit-learn and
+spaCy and loading the Danish pipeline. A server that keeps its build warm
+(``keep_warm``, as ``casebase serve --coding`` does) has a process ready that
+has done so (``warm_build``): the button hands the build to it, and the next
+one is started once that build has ended. A warm process that has died, or was
+started before casebase's code or the installed packages changed, is not used:
+the build then runs in a new process, as without warming.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from pathlib import Path
 
 from casebase.coding import decision_files
+from casebase.publish import warm_build
 from casebase.progress import Step
+from casebase.store import fingerprint
 
 
 class Retraining:
@@ -36,10 +48,7 @@ class Retraining:
     def __init__(self, corpus: Path, codebook: Path, db: str):
         # The same build as 'casebase build' on the command line, with this
         # Python, so a retrain runs the code and the packages the server runs.
-        self.command = [
-            sys.executable,
-            "-m",
-            "casebase",
+        self.arguments = [
             "build",
             "--corpus",
             str(corpus),
@@ -51,9 +60,27 @@ class Retraining:
             "--progress",
             "json",
         ]
-        # Guards _status: the request threads read it while the build's thread writes it.
+        self.command = [sys.executable, "-m", "casebase", *self.arguments]
+        # Guards _status and _warm: the request threads read them while the build's thread writes them.
         self._lock = threading.Lock()
         self._status: dict = {}
+        self._keep_warm = False
+        self._warm: WarmBuild | None = None  # the process ready for the next build
+
+    def keep_warm(self) -> None:
+        """Have a build process ready from now on (and after every build)."""
+        with self._lock:
+            self._keep_warm = True
+            if self._warm is None and not self._status.get("running"):
+                self._warm = WarmBuild.start(self.arguments)
+
+    def close(self) -> None:
+        """End the waiting build process (a server that stops; a build that runs goes on)."""
+        with self._lock:
+            self._keep_warm = False
+            warm, self._warm = self._warm, None
+        if warm:
+            warm.discard()
 
     def status(self) -> dict:
         """A copy of the status, for a page to show."""
@@ -70,10 +97,18 @@ class Retraining:
             return True
 
     def _run(self) -> None:
-        # stdout is a few summary lines, kept in a file so that reading stderr as it
-        # comes can never block on a full pipe.
-        with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stdout:
+        with self._lock:
+            warm, self._warm = self._warm, None
+        if warm is not None and warm.go():
+            process, stdout = warm.process, warm.stdout
+        else:
+            # stdout is a few summary lines, kept in a file so that reading stderr as it
+            # comes can never block on a full pipe.
+            stdout = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
             process = subprocess.Popen(self.command, stdout=stdout, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        with self._lock:
+            self._status["warm"] = process is getattr(warm, "process", None)
+        with stdout:
             errors = []
             for line in process.stderr:
                 step = Step.from_json(line)
@@ -83,6 +118,7 @@ class Retraining:
                     with self._lock:
                         self._status["progress"] = step
             returncode = process.wait()
+            process.stderr.close()
             stdout.seek(0)
             output = stdout.read().strip()
         stderr = "".join(errors)
@@ -95,6 +131,9 @@ class Retraining:
                 error=None if returncode == 0 else first_error(stderr, returncode),
                 output="\n".join(part for part in (output, stderr.strip()) if part),
             )
+            if self._keep_warm:
+                # Started once this build has ended, so the two never share the cores.
+                self._warm = WarmBuild.start(self.arguments)
 
     def banner(self, served: dict[str, str]) -> dict:
         """What the coding pages say about the retrain, given the served database's
@@ -129,6 +168,73 @@ class Retraining:
         else:
             state, text = "waiting", f"Gen-træningen er bygget ({who}); serveren tager den nye database i brug ved næste sidevisning."
         return {"state": state, "text": text, "error": status.get("error"), "output": status.get("output", "")}
+
+
+class WarmBuild:
+    """One ``warm_build`` process, started with the build's arguments, waiting for its go."""
+
+    def __init__(self, arguments: list[str]):
+        self.started_on = code_state()
+        self.stdout = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "casebase.publish.warm_build", *arguments],
+                stdin=subprocess.PIPE,
+                stdout=self.stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+            )
+        except OSError:
+            self.stdout.close()
+            raise
+
+    @classmethod
+    def start(cls, arguments: list[str]) -> WarmBuild | None:
+        """A new warm process, or None if none could be started (builds then start their own)."""
+        try:
+            return cls(arguments)
+        except OSError:
+            return None
+
+    def go(self) -> bool:
+        """Hand it the build. False (and the process ended) when it cannot be
+        trusted with it: it has died, or the code it loaded is no longer casebase's."""
+        if self.process.poll() is None and code_state() == self.started_on:
+            try:
+                self.process.stdin.write(warm_build.GO + "\n")
+                self.process.stdin.close()
+                return True
+            except OSError:  # it died just now (a broken pipe)
+                pass
+        self.discard()
+        return False
+
+    def discard(self) -> None:
+        try:
+            self.process.stdin.close()  # end of input: an idle warm process exits at once
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()
+        self.stdout.close()
+
+
+def code_state() -> str:
+    """What a warm process loaded: casebase's code and data, and every installed
+    distribution's name and version (as named by its metadata directory)."""
+    digest = hashlib.sha256(fingerprint.code_fingerprint.__wrapped__().encode())
+    for directory in sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}):
+        try:
+            names = sorted(p.name for p in Path(directory).iterdir() if p.suffix in (".dist-info", ".egg-info"))
+        except OSError:
+            names = []
+        digest.update("\0".join(names).encode())
+    return digest.hexdigest()
 
 
 # The first words of 'casebase build' when no input changed (cli.build).

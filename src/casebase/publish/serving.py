@@ -500,4 +500,11 @@ def run(datasette, host: str, port: int) -> None:
     import uvicorn
 
     asyncio.run(datasette.invoke_startup())
-    uvicorn.run(datasette.app(), host=host, port=port, lifespan="on")
+    retraining = server_state(datasette).retraining
+    if retraining:
+        retraining.keep_warm()  # the retrain button's build process, ready before it is pressed
+    try:
+        uvicorn.run(datasette.app(), host=host, port=port, lifespan="on")
+    finally:
+        if retraining:
+            retraining.close()
