@@ -194,10 +194,21 @@ def working_copy(db_path: Path) -> Path:
 
 def connect(datasette) -> sqlite3.Connection:
     """A writable connection to the served file (coding mode only: the working copy's
-    generation now served; call under the write lock, which a swap takes too)."""
-    conn = sqlite3.connect(datasette.databases[database_name(datasette)].path, timeout=30)
-    conn.execute("pragma foreign_keys = on")
-    return conn
+    generation now served). Under the write lock, which a swap takes too, that is the
+    copy a save must reach; a page that only reads takes no lock, and a swap may
+    remove the generation it looked up before it opens it: it then opens the one
+    served now. ``mode=rw``: a removed generation is never created again, empty."""
+    name = database_name(datasette)
+    while True:
+        path = datasette.databases[name].path
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+        except sqlite3.OperationalError:
+            if datasette.databases[name].path == path:
+                raise
+            continue  # swapped meanwhile
+        conn.execute("pragma foreign_keys = on")
+        return conn
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -221,18 +232,35 @@ class ServedDatabase(Database):
 
     _connections = threading.local()
 
+    def _served(self) -> ServedDatabase:
+        """The database served under this one's name now. A page looks its database up
+        once and queries it several times; a swap meanwhile removes the coding
+        server's old copy, so its later queries (and its file's size) are answered
+        by the copy served, not by a file that is gone."""
+        current = self.ds.databases.get(self.name)
+        return current if isinstance(current, ServedDatabase) else self
+
+    @property
+    def size(self):
+        served = self._served()
+        return super().size if served is self else served.size
+
     async def execute_fn(self, fn):
         if self.ds.executor is None:
             return await super().execute_fn(fn)
 
         def in_thread():
+            database = self._served()
             held = getattr(self._connections, self.name, None)
-            if held is None or held[0] is not self:
+            if held is None or held[0] is not database:
                 if held is not None:
+                    # Forgotten before it is closed: should the next connect fail,
+                    # the thread must not keep a closed connection as its own.
+                    delattr(self._connections, self.name)
                     held[1].close()
-                conn = self.connect()
+                conn = database.connect()
                 self.ds._prepare_connection(conn, self.name)
-                held = (self, conn)
+                held = (database, conn)
                 setattr(self._connections, self.name, held)
             return fn(held[1])
 

@@ -1,0 +1,83 @@
+"""The coding server's working copy (one file per copy, a link to the one served) as a
+rebuild, a retrain or a clumsy user meets it while pages are being read. Each test is a
+way it broke."""
+
+import asyncio
+import os
+import shutil
+import sqlite3
+
+from casebase.publish import serving
+from conftest import METADATA
+
+
+def _rebuild(build, title):
+    """What a build does to the served file: a new file, moved over the old in one rename."""
+    fresh = build.with_name("fresh.db")
+    shutil.copy(build, fresh)
+    conn = sqlite3.connect(fresh)
+    with conn:
+        conn.execute("update sources set title = ? where id = 'mm2020'", [title])
+    conn.close()
+    fresh.replace(build)
+
+
+TITLE = "select title from sources where id = 'mm2020'"
+
+
+async def test_a_page_that_looked_up_its_copy_before_a_swap_reads_the_copy_served(coding_site):
+    # A page looks its database up once and queries it several times. A swap between
+    # two queries removed the copy it held: its next query, on a thread without a
+    # connection to that copy, answered 500 "unable to open database file", and the
+    # thread kept the connection it had closed, so every later query of that page's
+    # kind answered "Cannot operate on a closed database" (a retrain under load: more
+    # than half the pages read meanwhile failed).
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    datasette = serving.make_datasette(build, METADATA, settings)
+    old = datasette.databases["casebase"]
+    # Every SQL thread holds a connection to the copy served now.
+    await asyncio.gather(*(old.execute(TITLE) for _ in range(12)))
+    _rebuild(build, "NY TITEL")
+    assert (await datasette.client.get("/casebase/sources.json?_shape=array&id=mm2020")).json()[0]["title"] == "NY TITEL"
+    assert not os.path.exists(old.path)
+    for _ in range(2):  # and again on the same threads
+        titles = await asyncio.gather(*(old.execute(TITLE) for _ in range(12)))
+        assert {t.first()[0] for t in titles} == {"NY TITEL"}
+    assert old.size == os.path.getsize(datasette.databases["casebase"].path)
+    pages = await asyncio.gather(*(datasette.client.get("/casebase/sources?id=mm2020") for _ in range(12)))
+    assert all(p.status_code == 200 and "NY TITEL" in p.text for p in pages)
+
+
+async def test_a_reader_that_looked_up_its_copy_before_a_swap_opens_the_copy_served(coding_site):
+    # The coding pages read on a connection of their own, without the write lock. One
+    # that looked up the copy's path just before a swap removed it created an empty
+    # file under the old name: the page answered 500 "no such table", and the empty
+    # file stayed beside the copies.
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    datasette = serving.make_datasette(build, METADATA, settings)
+    old = datasette.databases["casebase"]
+    _rebuild(build, "NY TITEL")
+    await datasette.client.get("/")
+    current = datasette.databases["casebase"]
+    assert current is not old
+
+    class LookedUpBeforeTheSwap(dict):
+        """The reader's first look finds the copy served before the swap."""
+
+        first = True
+
+        def __getitem__(self, name):
+            if self.first:
+                self.first = False
+                return old
+            return super().__getitem__(name)
+
+    datasette.databases = LookedUpBeforeTheSwap(datasette.databases)
+    conn = serving.connect(datasette)
+    try:
+        assert conn.execute(TITLE).fetchone() == ("NY TITEL",)
+    finally:
+        conn.close()
+    assert not os.path.exists(old.path)
