@@ -3,10 +3,14 @@ rebuild, a retrain or a clumsy user meets it while pages are being read. Each te
 way it broke."""
 
 import asyncio
+import errno
 import os
 import shutil
 import sqlite3
 
+import pytest
+
+from casebase.errors import CasebaseError
 from casebase.publish import serving
 from conftest import METADATA
 
@@ -81,3 +85,52 @@ async def test_a_reader_that_looked_up_its_copy_before_a_swap_opens_the_copy_ser
     finally:
         conn.close()
     assert not os.path.exists(old.path)
+
+
+@pytest.mark.parametrize("in_the_way", ["file for the folder", "folder for the link"])
+def test_a_working_copy_path_that_is_taken_is_one_line(coding_site, in_the_way):
+    # A file where db/coding should be, or a folder where db/coding/casebase.db should
+    # link to the copy: a traceback at start-up (FileExistsError, IsADirectoryError).
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    served = serving.working_copy(build)
+    if in_the_way == "file for the folder":
+        served.parent.write_text("x")
+    else:
+        served.mkdir(parents=True)
+    with pytest.raises(CasebaseError, match="cannot make the coding server's working copy") as raised:
+        serving.make_datasette(build, METADATA, settings)
+    assert str(served) in str(raised.value) and "\n" not in str(raised.value)
+
+
+async def test_a_rebuild_the_disk_has_no_room_to_copy_leaves_the_old_copy_served(coding_site, monkeypatch):
+    # A full disk when a rebuild was to be copied: every page answered 500 (and copied
+    # the whole build again), and no coder could save until the server restarted.
+    from test_coding_web import login
+
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    datasette = serving.make_datasette(build, METADATA, settings)
+    cookies, token = await login(datasette)
+    real_copy = shutil.copyfile
+
+    def disk_full(source, target, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    _rebuild(build, "NY TITEL")
+    monkeypatch.setattr(serving.shutil, "copyfile", disk_full)
+    page = await datasette.client.get("/casebase/sources.json?_shape=array&id=mm2020")
+    assert page.status_code == 200 and page.json()[0]["title"] != "NY TITEL"
+    excerpt = "vive2021-d7647d1ca08f"
+    saved = await datasette.client.post(f"/-/casebase/code/{excerpt}", data={"codes": ["to_go"], "csrftoken": token}, cookies=cookies)
+    assert saved.status_code == 302
+    rows = (await datasette.client.get(f"/casebase/codings.json?_shape=array&excerpt_id={excerpt}")).json()
+    assert [(r["code_id"], r["origin"]) for r in rows] == [("to_go", "human")]
+    assert [p.name for p in serving.working_copy(build).parent.glob("casebase.*.db")] == [os.path.basename(datasette.databases["casebase"].path)]
+    # Room again, and the retry is due: the rebuild is served, with the save.
+    monkeypatch.setattr(serving.shutil, "copyfile", real_copy)
+    serving.server_state(datasette).swap_failed -= serving.SWAP_RETRY_SECONDS
+    page = await datasette.client.get("/casebase/sources.json?_shape=array&id=mm2020")
+    assert page.json()[0]["title"] == "NY TITEL"
+    rows = (await datasette.client.get(f"/casebase/codings.json?_shape=array&excerpt_id={excerpt}")).json()
+    assert [(r["code_id"], r["origin"]) for r in rows] == [("to_go", "human")]

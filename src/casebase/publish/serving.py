@@ -32,8 +32,10 @@ as in the tests, share nothing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -46,11 +48,16 @@ import asgi_csrf
 import yaml
 from datasette.database import Database
 
+from casebase import errors
 from casebase.errors import CasebaseError
 from casebase.ingest.segment import CASE_COLUMNS
 from casebase.publish.retraining import Retraining
 
 PLUGIN = "casebase"
+# How long a server whose rebuilt database could not be served (a full disk) serves
+# the old one before it tries again: not on every request, each a copy of the build.
+SWAP_RETRY_SECONDS = 30
+log = logging.getLogger("casebase.serving")
 # The attribute of a Datasette instance that holds its ServerState.
 STATE_ATTRIBUTE = "casebase_server_state"
 
@@ -166,6 +173,8 @@ class ServerState:
         self.working_copy_lock = None
         # Wrong passwords per coder and address (login.LoginThrottle; coding mode).
         self.login_throttle = None
+        # When serving a rebuilt database last failed (time.monotonic), if it did.
+        self.swap_failed: float | None = None
 
 
 def server_state(datasette) -> ServerState:
@@ -275,8 +284,11 @@ def _serve(datasette, build: str) -> None:
     coding = coding_settings(datasette)
     if coding:
         served = Path(settings["served"])
-        _lock_working_copy(datasette, served)
-        generation = _copy_build(Path(build), served, coding)
+        # A file where db/coding should be, a folder where the link should be, a full
+        # disk: one line naming the path, not a traceback (or a 500 on every page).
+        with errors.on_file(served, "make the coding server's working copy"):
+            _lock_working_copy(datasette, served)
+            generation = _copy_build(Path(build), served, coding)
         # The generation's own path, not the link: a thread's connection belongs to
         # one copy whatever the link points to by the time it connects.
         database = ServedDatabase(datasette, path=str(generation), is_mutable=True)
@@ -324,6 +336,8 @@ def _copy_build(build: Path, served: Path, coding: CodingSettings) -> Path:
     WAL, and the last of them would checkpoint it into the old file and delete it,
     losing the new copy's saves. A new name per copy gives each its own; SQLite
     follows the link, so ``coding/<name>.db`` opens the copy served."""
+    if served.is_dir() and not served.is_symlink():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(served))
     generation = served.with_name(f"{served.stem}.{time.time_ns()}{served.suffix}")
     try:
         shutil.copyfile(build, generation)
@@ -389,7 +403,20 @@ def swap_if_rebuilt(datasette) -> None:
     current = _identity(path)
     if current is None or (current == state.identity and not _copy_missing(datasette)):
         return
-    _serve(datasette, path)
+    if state.swap_failed is not None and time.monotonic() - state.swap_failed < SWAP_RETRY_SECONDS:
+        return
+    try:
+        _serve(datasette, path)
+    except CasebaseError as exc:
+        # The machine's error (a full disk) making the new working copy: every page
+        # answered 500 and copied the whole build again, and no save went through.
+        # The copy served stays, with every save, until a later try succeeds; the
+        # decisions saved meanwhile are in the coders' files and are applied to the
+        # new copy then.
+        state.swap_failed = time.monotonic()
+        log.error("the rebuilt database is not served yet: %s", exc)
+        return
+    state.swap_failed = None
     state.identity = current
 
 
