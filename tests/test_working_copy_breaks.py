@@ -134,3 +134,58 @@ async def test_a_rebuild_the_disk_has_no_room_to_copy_leaves_the_old_copy_served
     assert page.json()[0]["title"] == "NY TITEL"
     rows = (await datasette.client.get(f"/casebase/codings.json?_shape=array&excerpt_id={excerpt}")).json()
     assert [(r["code_id"], r["origin"]) for r in rows] == [("to_go", "human")]
+
+
+async def test_a_save_the_working_copy_cannot_take_is_kept_and_shown_once_the_copy_is_made_again(coding_site, monkeypatch):
+    # The coder's file took the decision (it is the record) but the working copy did
+    # not ("database or disk is full" writing its WAL): the coder got a 500 for a
+    # decision that was saved, and the pages never showed it until a rebuild or a
+    # restart made the copy again.
+    from casebase.coding import decision_files
+    from casebase.publish import coding_db
+    from test_coding_web import login
+
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    datasette = serving.make_datasette(build, METADATA, settings)
+    cookies, token = await login(datasette)
+    excerpt = "vive2021-d7647d1ca08f"
+    real_apply = coding_db.apply_decision
+
+    def disk_full(conn, decision, book):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(coding_db, "apply_decision", disk_full)
+    saved = await datasette.client.post(f"/-/casebase/code/{excerpt}", data={"codes": ["to_go"], "csrftoken": token}, cookies=cookies)
+    assert saved.status_code == 200
+    assert "Gemt i din kodefil" in saved.text and "Gem ikke igen" in saved.text
+    assert [(d.excerpt_id, d.codes) for d in decision_files.read_all(settings.coding_dir) if d.coder == "anna" and d.excerpt_id == excerpt] == [(excerpt, ["to_go"])]
+    # Room again: the next page is read from a fresh copy, with the decision.
+    monkeypatch.setattr(coding_db, "apply_decision", real_apply)
+    rows = (await datasette.client.get(f"/casebase/codings.json?_shape=array&excerpt_id={excerpt}")).json()
+    assert [(r["code_id"], r["origin"]) for r in rows] == [("to_go", "human")]
+
+
+async def test_while_make_clean_has_removed_the_database_pages_say_so_in_danish(coding_site, built_db):
+    # `make clean` while both servers ran: every page answered 500 ("unable to open
+    # database file") until the next build; a save too, with nothing to say why.
+    from test_coding_web import login
+
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    coding = serving.make_datasette(build, METADATA, settings)
+    public = serving.make_datasette(build, METADATA)
+    cookies, token = await login(coding)
+    kept = root / "kept.db"
+    shutil.copy(build, kept)
+    build.unlink()
+    shutil.rmtree(serving.working_copy(build).parent)
+    for datasette in (coding, public):
+        for path in ("/", "/casebase/excerpts.json?_shape=array&_size=3", "/-/casebase/source/vive2021"):
+            page = await datasette.client.get(path)
+            assert page.status_code == 503 and "Databasen findes ikke lige nu" in page.text, path
+    saved = await coding.client.post("/-/casebase/code/vive2021-d7647d1ca08f", data={"codes": ["to_go"], "csrftoken": token}, cookies=cookies)
+    assert saved.status_code == 503 and not list(settings.coding_dir.glob("anna.csv"))
+    kept.replace(build)  # the next build
+    for datasette in (coding, public):
+        assert (await datasette.client.get("/casebase/excerpts.json?_shape=array&_size=3")).status_code == 200

@@ -469,9 +469,13 @@ CSRF_REFUSED = ("Afvist: formularen var forældet eller manglede sin sikkerhedsn
 CSRF_MESSAGES = frozenset(asgi_csrf.error_messages.values()) | {"CSRF validation failed"}
 
 
-async def _refuse(send, message: str, status: int = 403) -> None:
-    page = (f'<!DOCTYPE html><html lang="da"><head><meta charset="utf-8"><title>Afvist – Casebase</title>'
-            f'</head><body><h1>Afvist</h1><p>{message}</p></body></html>')
+NO_DATABASE = ("Databasen findes ikke lige nu: den er slettet, og en ny er endnu ikke bygget (fx under "
+               "'make clean' og 'casebase build'). Intet er gemt eller ændret. Prøv igen, når den er bygget.")
+
+
+async def _refuse(send, message: str, status: int = 403, title: str = "Afvist") -> None:
+    page = (f'<!DOCTYPE html><html lang="da"><head><meta charset="utf-8"><title>{title} – Casebase</title>'
+            f'</head><body><h1>{title}</h1><p>{message}</p></body></html>')
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/html; charset=utf-8")]})
     await send({"type": "http.response.body", "body": page.encode("utf-8")})
@@ -527,6 +531,11 @@ def asgi_wrapper(datasette):
                         swap_if_rebuilt(datasette)
 
                 await asyncio.get_running_loop().run_in_executor(None, check)
+            if path and _identity(path) is None and (_copy_missing(datasette) or not config(datasette).get("coding")):
+                # The build removed (and the coding server's copy with it): every page
+                # answered 500 "unable to open database file" until the next build.
+                await _refuse(send, NO_DATABASE, status=503, title="Ingen database lige nu")
+                return
             if scope["type"] != "http" or scope.get("method") not in UNSAFE_METHODS:
                 await app(scope, receive, send)
                 return
