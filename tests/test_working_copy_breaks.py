@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,19 @@ async def test_while_make_clean_has_removed_the_database_pages_say_so_in_danish(
     kept.replace(build)  # the next build
     for datasette in (coding, public):
         assert (await datasette.client.get("/casebase/excerpts.json?_shape=array&_size=3")).status_code == 200
+
+
+@pytest.mark.parametrize("which", ["link", "generation"])
+def test_serving_the_coding_servers_working_copy_is_refused(coding_site, which):
+    # `casebase serve --db db/coding/casebase.db`: the public server served the copy
+    # under the name casebase.<n> (every link of the pages a 404), immutable while the
+    # coding server wrote it; a coding server on it made a copy of the copy.
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    coding = serving.make_datasette(build, METADATA, settings)
+    copy = serving.working_copy(build) if which == "link" else Path(coding.databases["casebase"].path)
+    for coding_settings in (None, settings):
+        with pytest.raises(CasebaseError, match="working copy, not a build") as raised:
+            serving.make_datasette(copy, METADATA, coding_settings)
+        assert str(build) in str(raised.value)
+    assert not (serving.working_copy(build).parent / "coding").exists()

@@ -99,9 +99,19 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
 
     from casebase.publish import coders
 
-    db_path = Path(db_path).resolve()
+    given = Path(db_path)
+    db_path = given.resolve()
     if not db_path.exists():
         raise CasebaseError("no database; run 'casebase build' first", file=db_path)
+    if _is_working_copy(given) or _is_working_copy(db_path):
+        # Served by name it was a database called casebase.<n> (every link a 404),
+        # read immutable while the coding server wrote it, and gone at its next
+        # rebuild; a coding server on it copied the copy into db/coding/coding/.
+        raise CasebaseError(
+            "this is the coding server's working copy, not a build; serve the build it copies "
+            f"({given.absolute().parent.parent / _generation_base(given.name)})",
+            file=given,
+        )
     from casebase.store import database
 
     database.open_built(db_path).close()  # a damaged or foreign file: one clear line, not a server error
@@ -361,6 +371,20 @@ def _copy_build(build: Path, served: Path, coding: CodingSettings) -> Path:
         if old != generation:
             _remove_with_journals(old)
     return generation
+
+
+def _generation_base(name: str) -> str:
+    """The working copy's name for a generation's file name (casebase.<n>.db -> casebase.db)."""
+    stem, _, suffix = name.rpartition(".")
+    base, _, number = stem.rpartition(".")
+    return f"{base}.{suffix}" if base and number.isdigit() else name
+
+
+def _is_working_copy(path: Path) -> bool:
+    """Whether ``path`` is a coding server's working copy (the link or a generation):
+    in a folder ``coding`` that holds the copy's lock file."""
+    path = Path(path).absolute()
+    return path.parent.name == "coding" and (path.parent / (_generation_base(path.name) + ".lock")).exists()
 
 
 def _generations(served: Path) -> list[Path]:
