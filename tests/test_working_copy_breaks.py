@@ -206,3 +206,23 @@ def test_serving_the_coding_servers_working_copy_is_refused(coding_site, which):
             serving.make_datasette(copy, METADATA, coding_settings)
         assert str(build) in str(raised.value)
     assert not (serving.working_copy(build).parent / "coding").exists()
+
+
+async def test_a_build_whose_file_got_the_served_builds_inode_number_is_served(coding_site):
+    # ext4 hands a freed inode number to the next new file: a build, a second build no
+    # page saw, and a third got the first's number back (tried: cp + mv alternate two
+    # numbers). The coding server, which keeps no file of the build open, took the
+    # third for the first and went on serving the first's copy. Here the third is the
+    # first file rewritten, which keeps its number for certain.
+    root, settings = coding_site
+    build = root / "db" / "casebase.db"
+    datasette = serving.make_datasette(build, METADATA, settings)
+    assert (await datasette.client.get("/casebase/sources.json?_shape=array&id=mm2020")).json()[0]["title"] != "NY TITEL"
+    before = os.stat(build)
+    conn = sqlite3.connect(build)
+    with conn:
+        conn.execute("update sources set title = 'NY TITEL' where id = 'mm2020'")
+    conn.close()
+    os.utime(build, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    assert (os.stat(build).st_dev, os.stat(build).st_ino) == (before.st_dev, before.st_ino)
+    assert (await datasette.client.get("/casebase/sources.json?_shape=array&id=mm2020")).json()[0]["title"] == "NY TITEL"

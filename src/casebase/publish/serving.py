@@ -139,7 +139,7 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
     datasette.inspect_data = {}
     state = server_state(datasette)
     with state.write_lock:
-        state.identity = _identity(str(db_path))
+        state.identity = _build_identity(str(db_path))
         _serve(datasette, str(db_path))
     return datasette
 
@@ -174,8 +174,8 @@ class ServerState:
     def __init__(self, db: str, coding: CodingSettings | None):
         # Saving a decision and swapping in a rebuilt database never interleave.
         self.write_lock = threading.Lock()
-        # (device, inode) of the build being served; a build swaps in a new file,
-        # so a different identity means "rebuilt" (swap_if_rebuilt).
+        # The build being served (_build_identity); a build swaps in a new file, so a
+        # different identity means "rebuilt" (swap_if_rebuilt).
         self.identity = None
         # The coders' retrain button (coding mode only).
         self.retraining = Retraining(coding.corpus, coding.codebook, db) if coding else None
@@ -228,6 +228,18 @@ def connect(datasette) -> sqlite3.Connection:
             continue  # swapped meanwhile
         conn.execute("pragma foreign_keys = on")
         return conn
+
+
+def _build_identity(path: str) -> tuple[int, int, int, int] | None:
+    """What tells one build's file from the next: device, inode, size and mtime. The
+    inode number alone is not enough: a file system hands a freed number to the next
+    new file (ext4 alternates two numbers for a file replaced again and again), so a
+    build two builds after the one served may carry its number."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -424,7 +436,7 @@ def swap_if_rebuilt(datasette) -> None:
     if not path:
         return
     state = server_state(datasette)
-    current = _identity(path)
+    current = _build_identity(path)
     if current is None or (current == state.identity and not _copy_missing(datasette)):
         return
     if state.swap_failed is not None and time.monotonic() - state.swap_failed < SWAP_RETRY_SECONDS:
@@ -547,7 +559,7 @@ def asgi_wrapper(datasette):
             # A stat or two per request; only a rebuilt file (or a removed working copy)
             # takes the lock (and is copied, on the coding server), so reading pages never
             # queue behind a save.
-            if path and (_identity(path) not in (None, server_state(datasette).identity) or _copy_missing(datasette)):
+            if path and (_build_identity(path) not in (None, server_state(datasette).identity) or _copy_missing(datasette)):
                 lock = server_state(datasette).write_lock
 
                 def check():
