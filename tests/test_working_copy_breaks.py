@@ -226,3 +226,26 @@ async def test_a_build_whose_file_got_the_served_builds_inode_number_is_served(c
     os.utime(build, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
     assert (os.stat(build).st_dev, os.stat(build).st_ino) == (before.st_dev, before.st_ino)
     assert (await datasette.client.get("/casebase/sources.json?_shape=array&id=mm2020")).json()[0]["title"] == "NY TITEL"
+
+
+async def test_a_project_in_a_folder_whose_name_has_a_hash_or_a_question_mark_is_served(tmp_path, built_db):
+    # Datasette opens a database as the URI "file:<path>?mode=ro": in a folder named
+    # "uge #3" or "hvad nu?" the URI ended at the '#' or '?', SQLite opened (and
+    # created) an empty file under the cut name, and every table was "not found"
+    # (404) on both servers.
+    from conftest import make_coding_site
+    from test_coding_web import login
+
+    root, settings = make_coding_site(tmp_path / "uge #3 hvad nu?" / "site", built_db)
+    build = root / "db" / "casebase.db"
+    for coding in (None, settings):
+        datasette = serving.make_datasette(build, METADATA, coding)
+        page = await datasette.client.get("/casebase/sources.json?_shape=array&id=mm2020")
+        assert page.status_code == 200 and page.json()[0]["id"] == "mm2020"
+    cookies, token = await login(datasette)
+    excerpt = "vive2021-d7647d1ca08f"
+    saved = await datasette.client.post(f"/-/casebase/code/{excerpt}", data={"codes": ["to_go"], "csrftoken": token}, cookies=cookies)
+    assert saved.status_code == 302
+    rows = (await datasette.client.get(f"/casebase/codings.json?_shape=array&excerpt_id={excerpt}")).json()
+    assert [(r["code_id"], r["origin"]) for r in rows] == [("to_go", "human")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["uge #3 hvad nu?"]

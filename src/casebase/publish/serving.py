@@ -41,6 +41,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,13 +222,18 @@ def connect(datasette) -> sqlite3.Connection:
     while True:
         path = datasette.databases[name].path
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+            conn = sqlite3.connect(_uri(path) + "?mode=rw", uri=True, timeout=30)
         except sqlite3.OperationalError:
             if datasette.databases[name].path == path:
                 raise
             continue  # swapped meanwhile
         conn.execute("pragma foreign_keys = on")
         return conn
+
+
+def _uri(path: str) -> str:
+    """An SQLite URI of a file's path, '#', '?' and '%' in it escaped."""
+    return "file:" + urllib.parse.quote(str(path))
 
 
 def _build_identity(path: str) -> tuple[int, int, int, int] | None:
@@ -262,6 +268,21 @@ class ServedDatabase(Database):
     """
 
     _connections = threading.local()
+
+    def connect(self, write=False):
+        """Datasette's connection, with the path escaped in its URI: Datasette writes
+        "file:<path>?mode=ro", so a project in a folder named "uge #3" or "hvad nu?"
+        opened (and created) an empty file under the name cut at the '#' or '?', and
+        every table was "not found"."""
+        if write:
+            options = ""
+        elif self.is_mutable:
+            options = "?mode=ro&nolock=1" if self.ds.nolock else "?mode=ro"
+        else:
+            options = "?immutable=1"
+        conn = sqlite3.connect(_uri(self.path) + options, uri=True, check_same_thread=False)
+        self._all_file_connections.append(conn)
+        return conn
 
     def _served(self) -> ServedDatabase:
         """The database served under this one's name now. A page looks its database up
