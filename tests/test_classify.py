@@ -253,3 +253,34 @@ def test_a_child_is_never_likelier_than_its_parent():
     del codes.estimators_["digital"]
     scores = codes.predict_proba(np.zeros((1, 1)))
     assert np.isnan(scores[0, 0]) and scores[0, 1:3] == pytest.approx([0.9, 0.9])
+
+
+def test_a_score_rounded_for_showing_stays_on_its_side_of_the_threshold(model, matcher, book):
+    # Scores are shown (and routed) to four places. A score just under its code's
+    # threshold that rounded up to it was routed as coded while the text got no
+    # code (and one just over that rounded down as not coded): the route, the
+    # confidence and the score shown beside the threshold disagreed with the codes.
+    import copy
+
+    records = records_for([t for t, _ in HELD_OUT], matcher, book)
+    features = model.pipeline.named_steps["features"].transform(records)
+    raw = model.classifier.predict_proba(features)
+    for direction in ("up", "down"):
+        for i in range(len(records)):
+            for j, code in enumerate(book.ids):
+                if code not in model.classifier.trained_codes or book.codes[code].parent:
+                    continue
+                shown = round(float(raw[i, j]), 4)
+                if (shown > raw[i, j]) == (direction == "up") and shown != raw[i, j]:
+                    break
+            else:
+                continue
+            break
+        edited = copy.deepcopy(model)
+        # The threshold between the score and its rounding.
+        edited.classifier.thresholds_[code] = (float(raw[i, j]) + shown) / 2
+        scores, codes = edited.scores_and_codes([records[i]])
+        assert (code in codes[0]) == (raw[i, j] >= edited.classifier.thresholds_[code])
+        assert (scores[0][code] >= edited.thresholds[code]) == (code in codes[0]), direction
+        router = final_codes.Router(edited, book)
+        assert router._coded(code, scores[0]) == (code in codes[0]), direction

@@ -18,6 +18,7 @@ codings can stand alone at the target precision.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -409,12 +410,25 @@ class Model:
         probabilities = self.classifier.predict_proba(features)
         predicted = self.classifier.predict_from_scores(probabilities)
         trained = set(self.classifier.trained_codes)
+        thresholds = self.classifier.thresholds_
         scores = [
-            {code: round(float(row[j]), 4) for j, code in enumerate(self.code_ids) if code in trained}
+            {code: shown_score(float(row[j]), thresholds[code]) for j, code in enumerate(self.code_ids) if code in trained}
             for row in probabilities
         ]
         codes = [[code for j, code in enumerate(self.code_ids) if row[j] == 1] for row in predicted]
         return scores, codes
+
+
+def shown_score(score: float, threshold: float) -> float:
+    """A score to four places (as pages, the database and ``classify`` show it), on
+    the side of its code's threshold the score itself is on. Rounded plainly, a
+    score just under the threshold could round up to it: the router, which reads
+    the shown scores, took the code as given to a text that did not get it."""
+    shown = round(score, 4)
+    if (shown >= threshold) == (score >= threshold):
+        return shown
+    shown = (math.ceil if score >= threshold else math.floor)(score * 10_000) / 10_000
+    return shown if (shown >= threshold) == (score >= threshold) else score
 
 
 def train(

@@ -23,7 +23,9 @@ class Scores:
     def __init__(self, model: classifier.Model | model_files.SavedModel, processes: int = 1, cache_file: Path | None = None, pipeline_name: str = ""):
         self.model = model
         self.cache = analysis_cache.AnalysisCache(cache_file, pipeline_name) if cache_file else None
-        self.kind = f"scores:{model.metadata['run']}:{model.metadata.get('training_hash')}"
+        # "sided": scores rounded on their threshold's side (classifier.shown_score);
+        # those cached before were rounded plainly.
+        self.kind = f"scores-sided:{model.metadata['run']}:{model.metadata.get('training_hash')}"
         self.processes = processes
         self._workers: workers.Workers | None = None
 

@@ -75,7 +75,9 @@ class Retraining:
                 self._warm = WarmBuild.start(self.arguments)
 
     def close(self) -> None:
-        """End the waiting build process (a server that stops; a build that runs goes on)."""
+        """End the waiting build process (a server that stops). A build that runs is not
+        ended here; once the server's process has exited, the build fails at its next
+        progress line (its stderr is the server's pipe) and the old database stays."""
         with self._lock:
             self._keep_warm = False
             warm, self._warm = self._warm, None

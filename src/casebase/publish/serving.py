@@ -32,13 +32,16 @@ as in the tests, share nothing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,11 +49,16 @@ import asgi_csrf
 import yaml
 from datasette.database import Database
 
+from casebase import errors
 from casebase.errors import CasebaseError
 from casebase.ingest.segment import CASE_COLUMNS
 from casebase.publish.retraining import Retraining
 
 PLUGIN = "casebase"
+# How long a server whose rebuilt database could not be served (a full disk) serves
+# the old one before it tries again: not on every request, each a copy of the build.
+SWAP_RETRY_SECONDS = 30
+log = logging.getLogger("casebase.serving")
 # The attribute of a Datasette instance that holds its ServerState.
 STATE_ATTRIBUTE = "casebase_server_state"
 
@@ -92,9 +100,19 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
 
     from casebase.publish import coders
 
-    db_path = Path(db_path).resolve()
+    given = Path(db_path)
+    db_path = given.resolve()
     if not db_path.exists():
         raise CasebaseError("no database; run 'casebase build' first", file=db_path)
+    if _is_working_copy(given) or _is_working_copy(db_path):
+        # Served by name it was a database called casebase.<n> (every link a 404),
+        # read immutable while the coding server wrote it, and gone at its next
+        # rebuild; a coding server on it copied the copy into db/coding/coding/.
+        raise CasebaseError(
+            "this is the coding server's working copy, not a build; serve the build it copies "
+            f"({given.absolute().parent.parent / _generation_base(given.name)})",
+            file=given,
+        )
     from casebase.store import database
 
     database.open_built(db_path).close()  # a damaged or foreign file: one clear line, not a server error
@@ -122,7 +140,7 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
     datasette.inspect_data = {}
     state = server_state(datasette)
     with state.write_lock:
-        state.identity = _identity(str(db_path))
+        state.identity = _build_identity(str(db_path))
         _serve(datasette, str(db_path))
     return datasette
 
@@ -157,8 +175,8 @@ class ServerState:
     def __init__(self, db: str, coding: CodingSettings | None):
         # Saving a decision and swapping in a rebuilt database never interleave.
         self.write_lock = threading.Lock()
-        # (device, inode) of the build being served; a build swaps in a new file,
-        # so a different identity means "rebuilt" (swap_if_rebuilt).
+        # The build being served (_build_identity); a build swaps in a new file, so a
+        # different identity means "rebuilt" (swap_if_rebuilt).
         self.identity = None
         # The coders' retrain button (coding mode only).
         self.retraining = Retraining(coding.corpus, coding.codebook, db) if coding else None
@@ -166,6 +184,8 @@ class ServerState:
         self.working_copy_lock = None
         # Wrong passwords per coder and address (login.LoginThrottle; coding mode).
         self.login_throttle = None
+        # When serving a rebuilt database last failed (time.monotonic), if it did.
+        self.swap_failed: float | None = None
 
 
 def server_state(datasette) -> ServerState:
@@ -194,10 +214,38 @@ def working_copy(db_path: Path) -> Path:
 
 def connect(datasette) -> sqlite3.Connection:
     """A writable connection to the served file (coding mode only: the working copy's
-    generation now served; call under the write lock, which a swap takes too)."""
-    conn = sqlite3.connect(datasette.databases[database_name(datasette)].path, timeout=30)
-    conn.execute("pragma foreign_keys = on")
-    return conn
+    generation now served). Under the write lock, which a swap takes too, that is the
+    copy a save must reach; a page that only reads takes no lock, and a swap may
+    remove the generation it looked up before it opens it: it then opens the one
+    served now. ``mode=rw``: a removed generation is never created again, empty."""
+    name = database_name(datasette)
+    while True:
+        path = datasette.databases[name].path
+        try:
+            conn = sqlite3.connect(_uri(path) + "?mode=rw", uri=True, timeout=30)
+        except sqlite3.OperationalError:
+            if datasette.databases[name].path == path:
+                raise
+            continue  # swapped meanwhile
+        conn.execute("pragma foreign_keys = on")
+        return conn
+
+
+def _uri(path: str) -> str:
+    """An SQLite URI of a file's path, '#', '?' and '%' in it escaped."""
+    return "file:" + urllib.parse.quote(str(path))
+
+
+def _build_identity(path: str) -> tuple[int, int, int, int] | None:
+    """What tells one build's file from the next: device, inode, size and mtime. The
+    inode number alone is not enough: a file system hands a freed number to the next
+    new file (ext4 alternates two numbers for a file replaced again and again), so a
+    build two builds after the one served may carry its number."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -221,18 +269,50 @@ class ServedDatabase(Database):
 
     _connections = threading.local()
 
+    def connect(self, write=False):
+        """Datasette's connection, with the path escaped in its URI: Datasette writes
+        "file:<path>?mode=ro", so a project in a folder named "uge #3" or "hvad nu?"
+        opened (and created) an empty file under the name cut at the '#' or '?', and
+        every table was "not found"."""
+        if write:
+            options = ""
+        elif self.is_mutable:
+            options = "?mode=ro&nolock=1" if self.ds.nolock else "?mode=ro"
+        else:
+            options = "?immutable=1"
+        conn = sqlite3.connect(_uri(self.path) + options, uri=True, check_same_thread=False)
+        self._all_file_connections.append(conn)
+        return conn
+
+    def _served(self) -> ServedDatabase:
+        """The database served under this one's name now. A page looks its database up
+        once and queries it several times; a swap meanwhile removes the coding
+        server's old copy, so its later queries (and its file's size) are answered
+        by the copy served, not by a file that is gone."""
+        current = self.ds.databases.get(self.name)
+        return current if isinstance(current, ServedDatabase) else self
+
+    @property
+    def size(self):
+        served = self._served()
+        return super().size if served is self else served.size
+
     async def execute_fn(self, fn):
         if self.ds.executor is None:
             return await super().execute_fn(fn)
 
         def in_thread():
+            database = self._served()
             held = getattr(self._connections, self.name, None)
-            if held is None or held[0] is not self:
+            if held is None or held[0] is not database:
                 if held is not None:
+                    # Forgotten before it is closed: should the next connect fail,
+                    # the thread must not keep a closed connection as its own.
+                    delattr(self._connections, self.name)
                     held[1].close()
-                conn = self.connect()
+                conn = database.connect()
                 self.ds._prepare_connection(conn, self.name)
-                held = (self, conn)
+                held = (database, conn)
                 setattr(self._connections, self.name, held)
             return fn(held[1])
 
@@ -247,8 +327,11 @@ def _serve(datasette, build: str) -> None:
     coding = coding_settings(datasette)
     if coding:
         served = Path(settings["served"])
-        _lock_working_copy(datasette, served)
-        generation = _copy_build(Path(build), served, coding)
+        # A file where db/coding should be, a folder where the link should be, a full
+        # disk: one line naming the path, not a traceback (or a 500 on every page).
+        with errors.on_file(served, "make the coding server's working copy"):
+            _lock_working_copy(datasette, served)
+            generation = _copy_build(Path(build), served, coding)
         # The generation's own path, not the link: a thread's connection belongs to
         # one copy whatever the link points to by the time it connects.
         database = ServedDatabase(datasette, path=str(generation), is_mutable=True)
@@ -296,6 +379,8 @@ def _copy_build(build: Path, served: Path, coding: CodingSettings) -> Path:
     WAL, and the last of them would checkpoint it into the old file and delete it,
     losing the new copy's saves. A new name per copy gives each its own; SQLite
     follows the link, so ``coding/<name>.db`` opens the copy served."""
+    if served.is_dir() and not served.is_symlink():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(served))
     generation = served.with_name(f"{served.stem}.{time.time_ns()}{served.suffix}")
     try:
         shutil.copyfile(build, generation)
@@ -319,6 +404,20 @@ def _copy_build(build: Path, served: Path, coding: CodingSettings) -> Path:
         if old != generation:
             _remove_with_journals(old)
     return generation
+
+
+def _generation_base(name: str) -> str:
+    """The working copy's name for a generation's file name (casebase.<n>.db -> casebase.db)."""
+    stem, _, suffix = name.rpartition(".")
+    base, _, number = stem.rpartition(".")
+    return f"{base}.{suffix}" if base and number.isdigit() else name
+
+
+def _is_working_copy(path: Path) -> bool:
+    """Whether ``path`` is a coding server's working copy (the link or a generation):
+    in a folder ``coding`` that holds the copy's lock file."""
+    path = Path(path).absolute()
+    return path.parent.name == "coding" and (path.parent / (_generation_base(path.name) + ".lock")).exists()
 
 
 def _generations(served: Path) -> list[Path]:
@@ -358,10 +457,23 @@ def swap_if_rebuilt(datasette) -> None:
     if not path:
         return
     state = server_state(datasette)
-    current = _identity(path)
+    current = _build_identity(path)
     if current is None or (current == state.identity and not _copy_missing(datasette)):
         return
-    _serve(datasette, path)
+    if state.swap_failed is not None and time.monotonic() - state.swap_failed < SWAP_RETRY_SECONDS:
+        return
+    try:
+        _serve(datasette, path)
+    except CasebaseError as exc:
+        # The machine's error (a full disk) making the new working copy: every page
+        # answered 500 and copied the whole build again, and no save went through.
+        # The copy served stays, with every save, until a later try succeeds; the
+        # decisions saved meanwhile are in the coders' files and are applied to the
+        # new copy then.
+        state.swap_failed = time.monotonic()
+        log.error("the rebuilt database is not served yet: %s", exc)
+        return
+    state.swap_failed = None
     state.identity = current
 
 
@@ -414,9 +526,13 @@ CSRF_REFUSED = ("Afvist: formularen var forældet eller manglede sin sikkerhedsn
 CSRF_MESSAGES = frozenset(asgi_csrf.error_messages.values()) | {"CSRF validation failed"}
 
 
-async def _refuse(send, message: str, status: int = 403) -> None:
-    page = (f'<!DOCTYPE html><html lang="da"><head><meta charset="utf-8"><title>Afvist – Casebase</title>'
-            f'</head><body><h1>Afvist</h1><p>{message}</p></body></html>')
+NO_DATABASE = ("Databasen findes ikke lige nu: den er slettet, og en ny er endnu ikke bygget (fx under "
+               "'make clean' og 'casebase build'). Intet er gemt eller ændret. Prøv igen, når den er bygget.")
+
+
+async def _refuse(send, message: str, status: int = 403, title: str = "Afvist") -> None:
+    page = (f'<!DOCTYPE html><html lang="da"><head><meta charset="utf-8"><title>{title} – Casebase</title>'
+            f'</head><body><h1>{title}</h1><p>{message}</p></body></html>')
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/html; charset=utf-8")]})
     await send({"type": "http.response.body", "body": page.encode("utf-8")})
@@ -464,7 +580,7 @@ def asgi_wrapper(datasette):
             # A stat or two per request; only a rebuilt file (or a removed working copy)
             # takes the lock (and is copied, on the coding server), so reading pages never
             # queue behind a save.
-            if path and (_identity(path) not in (None, server_state(datasette).identity) or _copy_missing(datasette)):
+            if path and (_build_identity(path) not in (None, server_state(datasette).identity) or _copy_missing(datasette)):
                 lock = server_state(datasette).write_lock
 
                 def check():
@@ -472,6 +588,11 @@ def asgi_wrapper(datasette):
                         swap_if_rebuilt(datasette)
 
                 await asyncio.get_running_loop().run_in_executor(None, check)
+            if path and _identity(path) is None and (_copy_missing(datasette) or not config(datasette).get("coding")):
+                # The build removed (and the coding server's copy with it): every page
+                # answered 500 "unable to open database file" until the next build.
+                await _refuse(send, NO_DATABASE, status=503, title="Ingen database lige nu")
+                return
             if scope["type"] != "http" or scope.get("method") not in UNSAFE_METHODS:
                 await app(scope, receive, send)
                 return

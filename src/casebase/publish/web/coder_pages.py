@@ -31,6 +31,7 @@ import inspect
 import logging
 import os
 import re
+import sqlite3
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -40,6 +41,7 @@ from markupsafe import Markup
 
 from casebase.coding import codebook as codebook_mod
 from casebase.coding import decision_files
+from casebase import errors
 from casebase.errors import CasebaseError
 from casebase.publish import coders, coding_db
 from casebase.publish import serving
@@ -491,7 +493,21 @@ async def _save(datasette, request, coder: str, excerpt_id: str, form: dict, wal
                         "hvorfor). Afkrydsningerne og noten står herunder; prøv igen om lidt, eller sig det til den, "
                         "der driver serveren."
                     ]
-                coding_db.apply_decision(conn, written, book)
+                try:
+                    coding_db.apply_decision(conn, written, book)
+                except sqlite3.OperationalError as exc:
+                    if errors.machine_error(exc, serving.config(datasette)["served"]) is None:
+                        raise
+                    # The decision is in the coder's file, the record, but not in the copy
+                    # the pages read: the next request makes the copy afresh from the
+                    # build and the files, as after a rebuild, and shows it.
+                    log.error("casebase: %s's decision on %s is saved but not yet shown: %s", coder, excerpt_id, exc)
+                    serving.server_state(datasette).identity = None
+                    return "unshown", [
+                        "Gemt i din kodefil, men siderne kan ikke vise kodningen endnu: databasens arbejdskopi kunne ikke "
+                        "skrives (fx fordi disken er fuld; serverens log siger hvorfor). Den vises, så snart serveren har "
+                        "lavet arbejdskopien igen. Gem ikke igen."
+                    ]
                 return "saved", row
             finally:
                 conn.close()
@@ -500,6 +516,8 @@ async def _save(datasette, request, coder: str, excerpt_id: str, form: dict, wal
     if outcome == "refused":
         # Nothing saved, nothing lost: the page again, with the coder's ticks and note.
         return await _render_code_page(datasette, request, coder, excerpt_id, walk, draft, detail, status=409)
+    if outcome == "unshown":
+        return await _render_code_page(datasette, request, coder, excerpt_id, walk, draft, detail)
     if action == "next":
         return await _go_next(datasette, coder, walk, detail, saved=True)
     return Response.redirect(f"{PREFIX}/code/{excerpt_id}?{walk.query(('saved', '1'))}")
