@@ -19,7 +19,6 @@ codings can stand alone at the target precision.
 from __future__ import annotations
 
 import math
-import os
 import platform
 from dataclasses import dataclass, field
 
@@ -250,7 +249,6 @@ class CodeClassifier(BaseEstimator, ClassifierMixin):
         self.constructed_support_ = {}
         self.cv_metrics_ = {}
         self.oof_ = {}  # code -> (human row indices, out-of-fold probabilities)
-        tasks = []
         for j, code in enumerate(self.code_ids):
             judged = ~np.isnan(Y[:, j])
             human, extra = np.flatnonzero(judged & ~constructed), np.flatnonzero(judged & constructed)
@@ -262,44 +260,27 @@ class CodeClassifier(BaseEstimator, ClassifierMixin):
             # Calibration needs human examples on both sides in every fold.
             if min(all_positives, all_negatives) < self.min_examples or min(positives, negatives) < 2:
                 continue
-            tasks.append((code, human, y, extra, extra_y, positives, negatives))
-        # Each code's fits are independent, and liblinear releases the GIL while it
-        # solves: the codes are fitted on threads, one per core. Each fit is
-        # deterministic, so the model is the same. The seed's 36 fits: 1.33 s on one
-        # thread, 1.15 s on two (2 cores, loaded; the rest holds the GIL: slicing
-        # the matrix, scikit-learn's checks).
-        from joblib import Parallel, delayed
-
-        fitted = Parallel(n_jobs=min(len(tasks), os.cpu_count() or 1) or 1, prefer="threads")(
-            delayed(self._fit_code)(X, *task[1:]) for task in tasks
-        )
-        for (code, human, y, *_), (estimator, threshold, metrics) in zip(tasks, fitted):
-            self.thresholds_[code] = threshold
-            self.cv_metrics_[code] = metrics
-            self.estimators_[code] = estimator
-            self.oof_[code] = (human, estimator.oof_proba_)
-        return self
-
-    def _fit_code(self, X, human, y, extra, extra_y, positives, negatives):
-        """One code's calibrated classifier, its threshold and its out-of-fold figures."""
-        estimator = SigmoidCalibrated(
-            # The dual problem: with far more features (60,000 n-grams) than
-            # examples (1,600) liblinear solves it 25x faster than the primal,
-            # to the same optimum (decision values within 0.001 on the seed).
-            LogisticRegression(
-                C=self.C, class_weight="balanced", solver="liblinear", dual=True, max_iter=5000,
+            estimator = SigmoidCalibrated(
+                # The dual problem: with far more features (60,000 n-grams) than
+                # examples (1,600) liblinear solves it 25x faster than the primal,
+                # to the same optimum (decision values within 0.001 on the seed).
+                LogisticRegression(
+                    C=self.C, class_weight="balanced", solver="liblinear", dual=True, max_iter=5000,
+                    random_state=self.random_state,
+                ),
+                cv=min(self.cv, positives, negatives),
                 random_state=self.random_state,
-            ),
-            cv=min(self.cv, positives, negatives),
-            random_state=self.random_state,
-        ).fit(X[human], y, X[extra], extra_y)
-        scores = estimator.oof_proba_
-        threshold = best_threshold(y, scores)
-        # The out-of-fold figures at the chosen threshold: a first, slightly
-        # optimistic view of quality (the threshold saw these scores) that every
-        # training gives for free; `casebase evaluate` gives the unbiased one.
-        p, r, f = _prf(y, (scores >= threshold).astype(int))
-        return estimator, threshold, {"precision": p, "recall": r, "f1": f, "support": positives, "judged": len(y)}
+            ).fit(X[human], y, X[extra], extra_y)
+            scores = estimator.oof_proba_
+            self.thresholds_[code] = best_threshold(y, scores)
+            # The out-of-fold figures at the chosen threshold: a first, slightly
+            # optimistic view of quality (the threshold saw these scores) that every
+            # training gives for free; `casebase evaluate` gives the unbiased one.
+            p, r, f = _prf(y, (scores >= self.thresholds_[code]).astype(int))
+            self.cv_metrics_[code] = {"precision": p, "recall": r, "f1": f, "support": positives, "judged": len(y)}
+            self.estimators_[code] = estimator
+            self.oof_[code] = (human, scores)
+        return self
 
     @property
     def trained_codes(self) -> list[str]:
