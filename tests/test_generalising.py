@@ -127,6 +127,10 @@ def test_unknown_text_goes_to_review():
     record = {"lemmas": "zyx qwv plo", "rules": [], "against": []}
     assert routing.unknown_text(record, {"vi", "gå"})
     assert routing.route(1.0, record, {"vi", "gå"}, False, {"threshold": 0.5, "curve": []})[0] == "review"
+    # Its expected precision is the curve's where such texts stand (confidence 0), not
+    # the one its own confidence would read among the texts the model knows.
+    curve = [[0.99, 0.99, 0.3], [0.5, 0.9, 0.8], [0.0, 0.8, 1.0]]
+    assert routing.route(0.999, record, {"vi", "gå"}, False, {"threshold": 0.5, "curve": curve}) == ("review", 0.8)
     known = {"lemmas": "vi gå tur", "rules": [], "against": []}
     assert routing.route(0.9, known, {"vi", "gå", "tur"}, False, {"threshold": 0.5, "curve": [[0.9, 0.97, 0.5]]}) == ("auto", 0.97)
 

@@ -140,12 +140,19 @@ def route(
     """``(route, expected_precision)`` of one excerpt under the model's operating point.
     ``coded``: the model gives the excerpt a code (top down, as ``CodeClassifier``). The curve was measured on prose, so a
     code the model gives a shorter text (a heading, a word) is not promised: review."""
-    expected = expected_precision(conf, routing.get("curve") or [])
+    curve = routing.get("curve") or []
+    expected = expected_precision(conf, curve)
     threshold = routing.get("threshold")
-    if unmodelled_rule or threshold is None or unknown_text(record, vocabulary):
+    # A text sent to review whatever its confidence stands on the curve where the
+    # operating point put it (``classifier.routing_point`` gives it confidence 0):
+    # its own confidence would promise the precision of the texts the model knows.
+    forced = expected_precision(0.0, curve)
+    if threshold is None:
         return "review", expected
+    if unmodelled_rule or unknown_text(record, vocabulary):
+        return "review", forced
     if not coded and tells_of_change(record):
-        return "review", expected
+        return "review", forced
     if coded and len(record["lemmas"].split()) < PROSE_WORDS:
-        return "review", expected
+        return "review", forced
     return ("auto" if conf >= threshold else "review"), expected
