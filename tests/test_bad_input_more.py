@@ -460,6 +460,11 @@ def classify_a_folder(site, db):
     return classify(site, db, "in.txt"), (str(site / "in.txt"), "is a folder")
 
 
+def classify_csv_header_only(site, db):
+    (site / "in.csv").write_text("text\n", encoding="utf-8")
+    return classify(site, db, "in.csv"), (f"{site / 'in.csv'}:2:", "no rows")
+
+
 def evaluate_answers_from_dev_zero(site, db):
     return ["evaluate", "--answers", "/dev/zero", "--corpus", str(site / "corpus"), "--codebook", str(site / "codebook.yaml"),
             "--db", str(db)], ("/dev/zero", "not a regular file")
@@ -517,6 +522,7 @@ CASES = {
     "--codebook a folder": codebook_is_a_folder,
     "--codebook a FIFO": codebook_is_a_fifo,
     "--metadata a folder": metadata_is_a_folder,
+    "classify a CSV of a header only": classify_csv_header_only,
     "classify a 1,000,000-character line": classify_million_character_line,
     "classify a 1 GB sparse file": classify_sparse_gigabyte,
     "classify NUL on line 1001": classify_nul_late,

@@ -551,6 +551,8 @@ def read_input_texts(path: Path, column: str | None = None) -> list[str]:
         except csv.Error as exc:
             # DictReader's own line_num is the last good row's; its reader's is this one's.
             raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=reader.reader.line_num) from None
+        if not texts:  # a header alone: nothing to code, as an empty .txt
+            raise CasebaseError(f"no rows under the header; column {name!r} has no text", file=path, line=2)
         return texts
     if suffix in (".jsonl", ".ndjson"):
         texts = []
