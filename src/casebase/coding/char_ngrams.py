@@ -5,7 +5,7 @@ scikit-learn cuts every word of every text again and counts the n-grams in a
 Python loop per n-gram: at a million excerpts that cost more than the spaCy
 pipeline. Texts repeat their words, so ``CharWbNgrams`` keeps each word's n-grams
 in a bounded cache, and ``CharNgramTfidf.transform`` keeps each word's columns of
-the fitted vocabulary and counts a batch of texts with one sparse-matrix sum. The
+the fitted vocabulary and counts a batch of texts with one sparse-matrix product. The
 features are the same, value for value and in the same order, as
 ``TfidfVectorizer(analyzer="char_wb", ngram_range=…)`` with the same settings
 (tests/test_char_ngrams.py compares the matrices).
@@ -83,37 +83,47 @@ class CharWbNgrams:
 class CharNgramTfidf(TfidfVectorizer):
     """A ``TfidfVectorizer`` over ``CharWbNgrams`` whose ``transform`` counts by
     word: each distinct word's vocabulary columns are found once (bounded cache)
-    and a batch's counts are summed by scipy. Fitting is scikit-learn's own."""
+    and a batch's counts are one product of sparse matrices. Fitting is
+    scikit-learn's own."""
 
     def _columns(self, word: str) -> list[int]:
         vocabulary = self.vocabulary_
         return [vocabulary[g] for g in self.analyzer.ngrams(word) if g in vocabulary]
 
     def _counts(self, texts) -> sp.csr_matrix:
+        # counts = (texts x words) @ (words x n-grams): which words each text has,
+        # times which vocabulary n-grams each distinct word of the batch has. The
+        # product sums in C what scikit-learn counts n-gram by n-gram in Python.
         cache = self.__dict__.setdefault("_word_columns", {})
-        columns: list[int] = []
-        lengths: list[int] = []
+        words: dict[str, int] = {}  # the batch's distinct words, numbered
+        numbered: list[int] = []
+        ends = [0]
         for text in texts:
             if not isinstance(text, str):
                 raise ValueError(f"a text to vectorize must be a string, not {type(text).__name__}")
-            before = len(columns)
-            for word in _words(text):
-                found = cache.get(word)
-                if found is None:
-                    found = self._columns(word)
-                    if len(cache) < CACHE_WORDS:
-                        cache[word] = found
-                columns.extend(found)
-            lengths.append(len(columns) - before)
-        rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-        # COO to CSR sums the repeated (text, column) pairs and sorts each row's
-        # columns: the count matrix scikit-learn builds, in its order.
-        counts = sp.coo_matrix(
-            (np.ones(len(columns), dtype=self.dtype), (rows, np.asarray(columns, dtype=np.int64))),
-            shape=(len(lengths), len(self.vocabulary_)),
-        ).tocsr()
-        counts.sum_duplicates()
-        return counts
+            numbered.extend([words.setdefault(word, len(words)) for word in _words(text)])
+            ends.append(len(numbered))
+        columns: list[int] = []
+        word_ends = [0]
+        for word in words:
+            found = cache.get(word)
+            if found is None:
+                found = self._columns(word)
+                if len(cache) < CACHE_WORDS:
+                    cache[word] = found
+            columns.extend(found)
+            word_ends.append(len(columns))
+        by_text = sp.csr_matrix(
+            (np.ones(len(numbered), dtype=self.dtype), np.asarray(numbered, dtype=np.int64), np.asarray(ends, dtype=np.int64)),
+            shape=(len(ends) - 1, len(words)),
+        )
+        by_word = sp.csr_matrix(
+            (np.ones(len(columns), dtype=self.dtype), np.asarray(columns, dtype=np.int64), np.asarray(word_ends, dtype=np.int64)),
+            shape=(len(words), len(self.vocabulary_)),
+        )
+        # Through CSC and back: each row's columns in order, in linear time (the
+        # product leaves them unsorted), as scikit-learn's matrix has them.
+        return (by_text @ by_word).tocsc().tocsr()
 
     def transform(self, raw_documents):
         if not isinstance(self.analyzer, CharWbNgrams) or self.binary:
