@@ -17,7 +17,7 @@ import sqlite_utils
 
 from casebase.errors import CasebaseError
 from casebase.files import atomic_path
-from casebase.ingest.segment import CASE_COLUMNS, SEPARATOR
+from casebase.ingest.segment import CASE_COLUMNS
 
 # unicode61 without diacritic folding: in Danish å, æ and ø are letters of their
 # own ("får" is not "far"), so they must not be folded to a and o.
@@ -266,7 +266,8 @@ def create_indexes(db: sqlite_utils.Database) -> None:
 def write_source(db: sqlite_utils.Database, source, sha256: str, excerpt_count: int, cases: dict, cleaned_text: str | None) -> None:
     """Write a source's row, its cases and its cleaned text, once its excerpts are
     written (``write_excerpts``). Without a ``cleaned_text`` (a survey, streamed)
-    the text is laid out here from the excerpts, which are exact spans of it."""
+    nothing is written to ``source_texts``: the text is the excerpts laid out in
+    order, read in parts where it is needed (``source_text.parts``)."""
     db["sources"].insert(
         {
             "id": source.id,
@@ -287,13 +288,6 @@ def write_source(db: sqlite_utils.Database, source, sha256: str, excerpt_count: 
     )
     if cleaned_text is not None:
         db["source_texts"].insert({"source_id": source.id, "text": cleaned_text})
-    else:
-        db.execute(
-            """insert into source_texts (source_id, text)
-            select ?, group_concat(text, ?) || char(10)
-            from (select text from excerpts where source_id = ? order by seq)""",
-            [source.id, SEPARATOR, source.id],
-        )
     db["cases"].insert_all(
         (
             {

@@ -3,7 +3,7 @@ desktop QDA tools show a document.
 
 - ``/-/casebase/source/<source>``: the excerpts of a source in ``seq`` order
   (together they are the cleaned text: ``char_start``/``char_end`` tile
-  ``source_texts``), with page markers, headings as headings, quotes as quotes,
+  it, see ``store.source_text``), with page markers, headings as headings, quotes as quotes,
   case starts, survey answers with their attributes, and in the margin one
   stripe per code on an excerpt in the code's colour (a human's or a rule's
   coding solid, the model's hollow and dashed, as the chips draw them); every
