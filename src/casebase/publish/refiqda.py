@@ -641,14 +641,29 @@ def _parse_xml(path: Path) -> _Node:
     return parse_xml_bytes(read_bytes(path), path)
 
 
-def parse_xml_bytes(data: bytes, where) -> _Node:
-    """``data`` as a tree of nodes; errors name ``where`` (a file, or a member of one)."""
+class _ReadShare(io.BytesIO):
+    """The bytes the parser reads, telling ``on_read`` the share read so far."""
+
+    def __init__(self, data: bytes, on_read: Callable[[float], None]):
+        super().__init__(data)
+        self.size = max(len(data), 1)
+        self.on_read = on_read
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        self.on_read(self.tell() / self.size)
+        return chunk
+
+
+def parse_xml_bytes(data: bytes, where, on_read: Callable[[float], None] | None = None) -> _Node:
+    """``data`` as a tree of nodes; errors name ``where`` (a file, or a member of one).
+    ``on_read`` hears the share of ``data`` parsed, as the parser goes."""
     parser = create_parser()  # defusedxml's: forbids entity declarations and external references
     parser.setFeature(feature_namespaces, True)
     builder = _TreeBuilder()
     parser.setContentHandler(builder)
     try:
-        parser.parse(io.BytesIO(data))
+        parser.parse(_ReadShare(data, on_read) if on_read else io.BytesIO(data))
     except SAXParseException as exc:
         problem = exc.getMessage()
         if problem.startswith("not well-formed (") and problem.endswith(")"):
