@@ -162,7 +162,9 @@ def create_schema(db: sqlite_utils.Database) -> None:
         },
     )
     db["suggestions"].create(
-        {"excerpt_id": str, "code_id": str, "score": float, "threshold": float, "distance": float},
+        # rule_hit: 1 where a pattern of the code (not an exclude pattern) fired in
+        # the excerpt; rule and model disagree where rule_hit != (score >= threshold).
+        {"excerpt_id": str, "code_id": str, "score": float, "threshold": float, "distance": float, "rule_hit": int},
         pk=("excerpt_id", "code_id"),
         foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
     )
@@ -234,7 +236,9 @@ def create_agreement_table(db: sqlite_utils.Database) -> None:
     db["agreement"].create(AGREEMENT_COLUMNS, foreign_keys=[("code_id", "codes", "id")], if_not_exists=True)
 
 
-POSITIVE_SUGGESTIONS = "idx_suggestions_positive"
+# Where the rules and the model disagree (the review queue "disagreement"): a
+# fraction of the scores, each read by its code and distance.
+DISAGREEING = "rule_hit != (score >= threshold)"
 
 
 def create_indexes(db: sqlite_utils.Database) -> None:
@@ -255,9 +259,10 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     db["rule_hits"].create_index(["excerpt_id"], if_not_exists=True)
     db["suggestions"].create_index(["code_id", "distance"])
     db["suggestions"].create_index(["distance"])
-    # The model's positive calls, for counting the rule/model disagreement queue
-    # without reading every score (coding_db.queue_counts).
-    db.execute(f"create index if not exists {POSITIVE_SUGGESTIONS} on suggestions(code_id, excerpt_id) where score >= threshold")
+    # The disagreement queue and its count walk only the scores that disagree with
+    # the rules, in the queue's order, whatever the corpus's size (coding_db).
+    db.execute(f"create index idx_suggestions_disagreeing on suggestions(code_id, distance) where {DISAGREEING}")
+    db.execute(f"create index idx_suggestions_disagreeing_distance on suggestions(distance) where {DISAGREEING}")
     db["decisions"].create_index(["excerpt_id"])
     db["decisions"].create_index(["coder"])
     excerpts.enable_fts(["text", "lemmas"], tokenize=FTS_TOKENIZE, create_triggers=True)
