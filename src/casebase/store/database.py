@@ -487,6 +487,9 @@ def inspect_data(path) -> dict | None:
         return None
 
 
+BUILD_CACHE_KB = 384 * 1024  # the build's page cache
+
+
 @contextmanager
 def atomic_database(path: Path):
     """Yield a fresh database at a temporary path; move it over ``path`` on success
@@ -498,6 +501,10 @@ def atomic_database(path: Path):
         # rename: a rollback journal would only double the writes.
         db.execute("pragma journal_mode = off")
         db.execute("pragma synchronous = off")
+        # Excerpt ids are hashes: every table keyed by them (excerpts, codings,
+        # suggestions, routes) is written in random key order, and with SQLite's 2 MB
+        # page cache each insert read its index pages back from the file.
+        db.execute(f"pragma cache_size = -{BUILD_CACHE_KB}")
         try:
             yield db
             db.conn.commit()
