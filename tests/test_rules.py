@@ -60,3 +60,39 @@ def test_bad_pattern_names_its_line(tmp_path):
         rules.RuleMatcher(danish.load_pipeline(), codebook.load(path))
     line = next(n for n, l in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "skærm*besøg" in l)
     assert error.value.line == line
+
+
+def test_the_token_matcher_is_skipped_only_where_it_finds_nothing(book, built_db):
+    """The token Matcher (patterns with '*' between words) runs on a doc only when
+    every word of some such pattern is in it: the hits of every seed excerpt are the
+    same as when it runs on every doc."""
+    import sqlite3
+
+    texts = [row[0] for row in sqlite3.connect(built_db).execute("select text from excerpts")]
+    texts += ["Familiebehandlingen foregik online.", "Maden blev bragt hjem til de ældre.", "Vi bragte maden ud."]
+    skipping = rules.RuleMatcher(danish.load_pipeline(), book)
+    always = rules.RuleMatcher(danish.load_pipeline(), book)
+    always._sequences_needed = lambda: [[]]  # no word needed: the Matcher runs on every doc
+    runs = []
+    skipping.sequences = _Counting(skipping.sequences, runs)
+    docs = list(skipping.nlp.pipe(texts))
+    assert [skipping.hits(doc) for doc in docs] == [always.hits(doc) for doc in docs]
+    assert 0 < len(runs) < len(docs) / 2  # it did run, on a few of the docs
+    assert any(" * " in h.pattern for doc in docs for h in always.hits(doc))  # and sequence patterns fired
+
+
+class _Counting:
+    """A matcher that notes each doc it is run on."""
+
+    def __init__(self, matcher, runs):
+        self.matcher, self.runs = matcher, runs
+
+    def __call__(self, doc):
+        self.runs.append(doc)
+        return self.matcher(doc)
+
+    def __contains__(self, key):
+        return key in self.matcher
+
+    def __getattr__(self, name):
+        return getattr(self.matcher, name)
