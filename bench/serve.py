@@ -14,8 +14,9 @@ With ``--coding CORPUS`` it times the coders' pages instead, against
 ``casebase serve --coding`` on the same database (a scratch copy of the corpus's
 coding files, the repository's codebook and one bench coder; the database is
 copied by the server as always): every review queue with its counts, the coding
-page, a save, "Gem og næste" (save, then the queue's next excerpt) and the
-excerpt table page of 100 rows. After the server has stopped, each page's SQL
+page, a save, "Gem og næste" (save, then the queue's next excerpt), the
+excerpt table page of 100 rows and the source reader's last part of the largest
+source (a survey's answers laid out as its text). After the server has stopped, each page's SQL
 statements are counted in-process (a trace callback on every connection).
 
     .venv/bin/python bench/serve.py --db /tmp/casebase-scale/db-100000/casebase.db [--requests 50]
@@ -159,6 +160,7 @@ def bench_coding(args, excerpts: int, code: str) -> None:
             results = [unpack(save(action)) for _ in range(min(args.requests, len(ids) // 2))]
             report(name, [ms for ms, _ in results], [r.status_code for _, r in results], ok=(302,))
         run("excerpt table, 100 rows", lambda: ("GET", f"/{args.db.stem}/excerpts?_size=100"))
+        run("source reader, last part", lambda: ("GET", args.reader))
         run("Søg (coding server)", lambda: ("GET", f"/{args.db.stem}/search?q={urllib.parse.quote(random.choice(INFLECTED))}"))
     finally:
         server.terminate()
@@ -200,6 +202,7 @@ def count_statements(args, site: dict, code: str) -> None:
             ("queue uncoded (100 rows)", "/-/casebase/queue?queue=uncoded"),
             (f"queue disagreement for {code}", f"/-/casebase/queue?queue=disagreement&code={code}"),
             ("Søg", f"/{args.db.stem}/search?q=borgerne"),
+            ("source reader, last part", args.reader),
         ]:
             await client.get(path, cookies=cookies)
             seen.clear()
@@ -227,6 +230,8 @@ def main() -> None:
     else:
         case_table = "cases"
     has_codes = "codes" in {row[1] for row in conn.execute("pragma table_info(excerpts)")}
+    largest, answers = conn.execute("select id, excerpt_count from sources order by excerpt_count desc limit 1").fetchone()
+    args.reader = f"/-/casebase/source/{urllib.parse.quote(largest)}?del={(answers + 499) // 500}"
     conn.close()
     if args.coding:
         bench_coding(args, excerpts, code)

@@ -9,6 +9,7 @@ from casebase import pipeline as build_stage
 from casebase.errors import CasebaseError
 from casebase.ingest import reading, sources
 from casebase.ingest.segment import excerpt_id
+from casebase.store import source_text
 
 
 def test_every_table_is_filled(built_db):
@@ -37,7 +38,7 @@ def test_the_vive_cases_with_all_fields(built_db):
 
 def test_excerpts_are_exact_spans_of_the_cleaned_text(built_db):
     db = sqlite_utils.Database(built_db)
-    texts = {row["source_id"]: row["text"] for row in db["source_texts"].rows}
+    texts = {row["id"]: "".join(source_text.parts(db, row["id"])) for row in db["sources"].rows}
     for row in db.query("select source_id, text, char_start, char_end from excerpts"):
         assert texts[row["source_id"]][row["char_start"] : row["char_end"]] == row["text"]
 

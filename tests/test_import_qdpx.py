@@ -19,6 +19,7 @@ from casebase.ingest import segment
 from casebase.ingest import sources as sources_mod
 from casebase.pipeline import build
 from casebase.publish import qdpx_import
+from casebase.store import source_text
 from conftest import CORPUS
 
 
@@ -68,7 +69,7 @@ def test_round_trip_through_an_empty_corpus(built_db, tmp_path):
 
     # The same texts, character for character, under the same ids and titles.
     def texts(db):
-        return {r["source_id"]: r["text"] for r in db.query("select source_id, text from source_texts")}
+        return {r["id"]: "".join(source_text.parts(db, r["id"])) for r in db.query("select id from sources")}
 
     assert texts(after) == texts(before)
     fields = "id, title, publisher, year, kind, licence, url"

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 
 from casebase.progress import Progress, Step, duration, number
 from casebase.publish import retraining, serving
@@ -57,11 +58,13 @@ def test_numbers_and_durations_read_the_danish_way():
     assert [duration(s) for s in (0.4, 59, 61, 3600 + 5 * 60 + 1)] == ["0 s", "59 s", "1 min 1 s", "1 t 5 min"]
 
 
-def _build(corpus, db, *options, **run):
+def _casebase(*args, **run):
     streams = run or {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    return subprocess.run(
-        [sys.executable, "-m", "casebase", "build", "--corpus", str(corpus), "--codebook", str(REPO_CODEBOOK),
-         "--db", str(db), *options], text=True, **streams)
+    return subprocess.run([sys.executable, "-m", "casebase", *map(str, args)], text=True, **streams)
+
+
+def _build(corpus, db, *options, **run):
+    return _casebase("build", "--corpus", corpus, "--codebook", REPO_CODEBOOK, "--db", db, *options, **run)
 
 
 def test_build_reports_each_stage_as_json_lines(corpus_copy, tmp_path):
@@ -83,12 +86,12 @@ def test_build_reports_each_stage_as_json_lines(corpus_copy, tmp_path):
     assert result.stdout.startswith(f"Built {tmp_path / 'casebase.db'}")
 
 
-def _at_a_terminal(corpus, db):
-    """The build with stderr on a real terminal (a pseudo-terminal), as for a person who
+def _at_a_terminal(*args):
+    """The command with stderr on a real terminal (a pseudo-terminal), as for a person who
     runs it: its exit code and the lines the terminal shows last on each row."""
     leader, follower = os.openpty()
     try:
-        result = _build(corpus, db, stdin=subprocess.DEVNULL, stderr=follower, stdout=subprocess.PIPE)
+        result = _casebase(*args, stdin=subprocess.DEVNULL, stderr=follower, stdout=subprocess.PIPE)
         os.close(follower)
         shown = b""
         while True:
@@ -106,7 +109,7 @@ def _at_a_terminal(corpus, db):
 
 
 def test_at_a_terminal_the_build_shows_one_danish_line_per_stage(corpus_copy, tmp_path):
-    returncode, lines = _at_a_terminal(corpus_copy, tmp_path / "casebase.db")
+    returncode, lines = _at_a_terminal("build", "--corpus", corpus_copy, "--codebook", REPO_CODEBOOK, "--db", tmp_path / "casebase.db")
     assert returncode == 0
     assert [line.split(":")[0] for line in lines] == [
         "Læser og analyserer teksterne", "Træner modellen", "Koder uddragene", "Skriver databasen"]
@@ -115,9 +118,63 @@ def test_at_a_terminal_the_build_shows_one_danish_line_per_stage(corpus_copy, tm
     assert _build(corpus_copy, tmp_path / "again.db").stderr == ""
     # A failed build's error starts a line of its own, after the stage it stopped in.
     (corpus_copy / "sources.yaml").write_text("sources: [ikke\n", encoding="utf-8")
-    returncode, lines = _at_a_terminal(corpus_copy, tmp_path / "failed.db")
+    returncode, lines = _at_a_terminal("build", "--corpus", corpus_copy, "--codebook", REPO_CODEBOOK, "--db", tmp_path / "failed.db")
     assert returncode == 1 and lines[-1].startswith("Error: ") and "sources.yaml" in lines[-1]
     assert lines[-2].startswith("Læser og analyserer teksterne")
+
+
+def _decisions_file(built_db, path, rows=40):
+    ids = [r[0] for r in sqlite3.connect(built_db).execute("select id from excerpts order by position limit ?", [rows])]
+    path.write_text("excerpt_id,codes,note\n" + "".join(f"{i},outdoor,\n" for i in ids), encoding="utf-8")
+    return ids
+
+
+def test_import_decisions_reports_the_rows_checked_and_written(built_db, corpus_copy, tmp_path):
+    ids = _decisions_file(built_db, tmp_path / "d.csv")
+    args = ["import-decisions", tmp_path / "d.csv", "--coder", "anna", "--corpus", corpus_copy, "--codebook", REPO_CODEBOOK, "--db", built_db]
+    result = _casebase(*args, "--progress", "json")
+    assert result.returncode == 0, result.stderr
+    steps = [Step.from_json(line) for line in result.stderr.splitlines()]
+    assert None not in steps
+    assert [s.stage for s in steps if s.finished] == ["decisions", "append"]
+    checked = [s for s in steps if s.stage == "decisions"]
+    assert checked[-1].done == len(ids) and checked[-1].share == 1.0
+    assert [s.done for s in checked] == sorted(s.done for s in checked)
+    assert [s.total for s in steps if s.stage == "append"] == [len(ids), len(ids)]
+    assert result.stdout.startswith(f"Appended {len(ids)} decisions")
+    # At a terminal: one Danish line a stage.
+    returncode, lines = _at_a_terminal(*args)
+    assert returncode == 0
+    assert re.fullmatch(r"Læser og kontrollerer beslutningerne: 40 rækker, færdig på \d+ s", lines[0]), lines
+    assert re.fullmatch(r"Skriver beslutningerne: 40 beslutninger, færdig på \d+ s", lines[1]), lines
+    # A bad row: the error on a line of its own after the stage it stopped in, nothing appended.
+    before = (corpus_copy / "coding" / "anna.csv").read_bytes()
+    with open(tmp_path / "d.csv", "a", encoding="utf-8") as handle:
+        handle.write("no-such-excerpt,outdoor,\n")
+    returncode, lines = _at_a_terminal(*args)
+    assert returncode == 1 and lines[-1].startswith("Error: ") and "d.csv" in lines[-1] and "no-such-excerpt" in lines[-1]
+    assert lines[-2].startswith("Læser og kontrollerer beslutningerne")
+    assert (corpus_copy / "coding" / "anna.csv").read_bytes() == before
+
+
+def test_import_qdpx_reports_reading_placing_and_writing(built_db, tmp_path):
+    exported = tmp_path / "seed.qdpx"
+    assert _casebase("export", "qdpx", exported, "--db", built_db).returncode == 0
+    selections = sum(1 for line in zipfile.ZipFile(exported).read("project.qde").decode("utf-8").split("<PlainTextSelection ")[1:])
+    corpus, book = tmp_path / "ny" / "corpus", tmp_path / "ny" / "codebook.yaml"
+    result = _casebase("import", "qdpx", exported, "--corpus", corpus, "--codebook", book, "--progress", "json")
+    assert result.returncode == 0, result.stderr
+    steps = [Step.from_json(line) for line in result.stderr.splitlines()]
+    assert None not in steps
+    assert [s.stage for s in steps if s.finished] == ["project", "place", "corpus"]
+    project = [s for s in steps if s.stage == "project"]
+    assert project[-1].done == 6 and project[-1].share == 1.0  # the seed's six sources, the whole file parsed
+    placed = [s for s in steps if s.stage == "place"]
+    assert {s.total for s in placed} == {selections} and placed[-1].done == selections
+    returncode, lines = _at_a_terminal("import", "qdpx", exported, "--corpus", tmp_path / "check", "--codebook", book, "--check")
+    assert returncode == 0
+    assert [line.split(":")[0] for line in lines[:2]] == ["Læser projektet", "Placerer kodningerne på uddragene"]
+    assert lines[1] == f"Placerer kodningerne på uddragene: {number(selections)} markeringer, færdig på " + lines[1].rsplit("på ", 1)[1]
 
 
 # A stand-in for 'casebase build --progress json': it reports the coding stage half

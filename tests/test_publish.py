@@ -14,6 +14,7 @@ import yaml
 from datasette.app import Datasette
 
 from casebase.publish import serving
+from casebase.store import summaries
 from conftest import METADATA
 from test_coding_web import login
 
@@ -292,7 +293,7 @@ async def test_excerpt_table_shows_chips_with_origin_and_filters_by_code(db_copy
             " values (?, 'outdoor', 'model', 0.91, 'run-test', 'test')",
             [uncoded],
         )
-        conn.execute("update excerpts set codes = '[\"outdoor\"]' where id = ?", [uncoded])
+        summaries.refresh(conn, [uncoded])  # its codes, origins and the facet counts, as a save does
     conn.close()
     datasette = _datasette(db_copy)
     page = await datasette.client.get("/casebase/excerpts", params={"codes__arraycontains": "walk_and_talk"})

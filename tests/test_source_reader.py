@@ -15,6 +15,7 @@ import browser
 from browser import horizontal_overflow, needs_chromium, screenshots
 from casebase.publish import serving
 from casebase.publish.web import source_reader
+from casebase.store import source_text
 from conftest import METADATA
 
 READER = "/-/casebase/source/"
@@ -100,8 +101,8 @@ async def test_every_source_reads_whole_in_reading_order(datasette, built_db):
         assert [words(b["text"]) for b in blocks] == [" ".join(e["text"].split()) for e in excerpts], source["id"]
         assert pages == (len(excerpts) - 1) // source_reader.PART_SIZE + 1
         # Together the excerpts are the cleaned text: what the reader shows is the whole of it.
-        (cleaned,) = query(built_db, "select text from source_texts where source_id = ?", (source["id"],))
-        assert "".join("".join(e["text"].split()) for e in excerpts) == "".join(cleaned["text"].split())
+        cleaned = "".join(source_text.parts(sqlite3.connect(built_db), source["id"]))
+        assert "".join("".join(e["text"].split()) for e in excerpts) == "".join(cleaned.split())
 
 
 async def test_a_long_source_is_read_in_parts_that_follow_on(datasette, built_db, monkeypatch):

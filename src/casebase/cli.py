@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -117,19 +118,23 @@ def cli():
     """
 
 
+def progress_option(what: str):
+    return click.option(
+        "--progress",
+        type=click.Choice(["auto", "line", "json", "none"]),
+        default="auto",
+        show_default=True,
+        help=f"How far each stage {what} has come, on stderr: one updating Danish line (auto: at a terminal), "
+        "JSON lines (what the coding server's retrain reads of a build), or nothing.",
+    )
+
+
 @cli.command()
 @corpus_option
 @codebook_option
 @db_option
 @click.option("--force", is_flag=True, help="Build even if no input changed since the last build.")
-@click.option(
-    "--progress",
-    type=click.Choice(["auto", "line", "json", "none"]),
-    default="auto",
-    show_default=True,
-    help="How far each stage has come, on stderr: one updating Danish line (auto: at a terminal), "
-    "JSON lines (what the coding server's retrain reads), or nothing.",
-)
+@progress_option("of the build")
 def build(corpus: Path, codebook: Path, db_path: Path, force: bool, progress: str):
     """Build the database from the corpus and code every excerpt.
 
@@ -145,14 +150,8 @@ def build(corpus: Path, codebook: Path, db_path: Path, force: bool, progress: st
     if not force and fingerprint.up_to_date(corpus, codebook, db_path)[0]:
         click.echo(f"Up to date: {db_path} was built from exactly these inputs (use --force to rebuild)")
         return
-    from casebase.progress import Progress
-
-    shown = _progress_shown(progress)
-    try:
-        report = pipeline.build(corpus, db_path, codebook, progress=Progress(shown))
-    finally:
-        if isinstance(shown, _ProgressLine):
-            shown.close()  # a failed build's error starts on a line of its own
+    with _progress(progress) as shown:
+        report = pipeline.build(corpus, db_path, codebook, progress=shown)
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(report.kinds.items()))
     origins = ", ".join(f"{count} {origin}" for origin, count in sorted(report.origins.items()))
     click.echo(f"Built {report.db_path}: {report.sources} sources, {report.excerpts} excerpts ({kinds}), {report.cases} cases")
@@ -197,6 +196,19 @@ def _progress_shown(mode: str):
     if mode == "line":
         return _ProgressLine(sys.stderr)
     return None
+
+
+@contextmanager
+def _progress(mode: str):
+    """A ``Progress`` shown as ``--progress`` says, for a build or an import."""
+    from casebase.progress import Progress
+
+    shown = _progress_shown(mode)
+    try:
+        yield Progress(shown)
+    finally:
+        if isinstance(shown, _ProgressLine):
+            shown.close()  # a failed command's error starts on a line of its own
 
 
 @cli.command()
@@ -259,7 +271,8 @@ def check(corpus: Path, codebook: Path):
 @corpus_option
 @codebook_option
 @db_option
-def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_path: Path):
+@progress_option("of the import")
+def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_path: Path, progress: str):
     """Append coding decisions made elsewhere to corpus/coding/CODER.csv.
 
     FILE is a .csv (columns excerpt_id, codes, note) or .jsonl (same fields);
@@ -273,12 +286,15 @@ def import_decisions(file: Path, coder: str, corpus: Path, codebook: Path, db_pa
 
     book = codebook_stage.load(codebook)
     decision_files.coder_file(corpus / "coding", coder)
-    db = database.open_built(db_path)
-    try:
-        decisions = decision_files.read_import(file, coder, database.ExcerptTexts(db), book)
-    finally:
-        db.close()
-    decision_files.append(corpus / "coding", decisions, book)
+    with _progress(progress) as shown:
+        db = database.open_built(db_path)
+        try:
+            decisions = decision_files.read_import(file, coder, database.ExcerptTexts(db), book, shown)
+        finally:
+            db.close()
+        shown.start("append", total=len(decisions))
+        decision_files.append(corpus / "coding", decisions, book)
+        shown.end()
     click.echo(f"Appended {len(decisions)} decisions to {decision_files.coder_file(corpus / 'coding', coder)}")
 
 
@@ -681,7 +697,8 @@ def import_qdc(file: Path, codebook: Path, output: Path | None, force: bool):
     help="Write the merged codebook here instead of into the --codebook file (which is then left alone).",
 )
 @click.option("--check", is_flag=True, help="Dry run: report what would be imported, write nothing.")
-def import_qdpx(file: Path, corpus: Path, codebook: Path, output: Path | None, check: bool):
+@progress_option("of the import")
+def import_qdpx(file: Path, corpus: Path, codebook: Path, output: Path | None, check: bool, progress: str):
     """Bring a REFI-QDA project (.qdpx) from NVivo, ATLAS.ti, MAXQDA, QualCoder … into the corpus.
 
     Text sources become corpus texts (kept exactly, parser 'plain') with
@@ -693,7 +710,8 @@ def import_qdpx(file: Path, corpus: Path, codebook: Path, output: Path | None, c
     """
     from casebase.publish import qdpx_import
 
-    report = qdpx_import.import_qdpx(file, corpus, codebook, output, check=check)
+    with _progress(progress) as shown:
+        report = qdpx_import.import_qdpx(file, corpus, codebook, output, check=check, progress=shown)
     if report.undone:
         click.echo(f"Undid the import of {report.undone} that was cut off before it finished")
     verb = "Would import" if check else "Imported"

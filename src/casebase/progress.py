@@ -1,11 +1,13 @@
-"""How far a build has come: per stage, the excerpts done (of how many) and the time left.
+"""How far a build or an import has come: per stage, the things done (excerpts, rows,
+selections; of how many) and the time left.
 
 A build reports its stages to a ``Progress``; a terminal shows them as one line that
 updates in place, the coding server's retrain reads them as JSON lines from the build
 it runs and shows them on the coders' pages. The time left is the stage's elapsed
 time scaled by what is left of it: in the first pass the share of the source files'
 text read so far (the number of excerpts is not known before the texts are cut), in
-the coding pass the excerpts coded of all of them.
+the coding pass the excerpts coded of all of them. ``import-decisions`` and
+``import qdpx`` report their stages the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ STAGES = {
     "train": "Træner modellen",
     "code": "Koder uddragene",
     "store": "Skriver databasen",
+    # casebase import-decisions
+    "decisions": "Læser og kontrollerer beslutningerne",
+    "append": "Skriver beslutningerne",
+    # casebase import qdpx
+    "project": "Læser projektet",
+    "place": "Placerer kodningerne på uddragene",
+    "corpus": "Skriver korpusset",
 }
+# What a stage counts, when it is not excerpts ("uddrag").
+UNITS = {"decisions": "rækker", "append": "beslutninger", "project": "kilder", "place": "markeringer"}
 
 
 @dataclass(frozen=True)
@@ -37,15 +48,16 @@ class Step:
     def danish(self) -> str:
         """The step as one Danish line: "Koder uddragene: 1.200 af 2.324 uddrag, ca. 10 s tilbage"."""
         text = STAGES.get(self.stage, self.stage)
+        unit = UNITS.get(self.stage, "uddrag")
         if self.finished:
-            counted = f"{number(self.done)} uddrag, " if self.done else ""
+            counted = f"{number(self.done)} {unit}, " if self.done else ""
             return f"{text}: {counted}færdig på {duration(self.seconds)}"
         if self.total is not None:
-            text += f": {number(self.done)} af {number(self.total)} uddrag"
+            text += f": {number(self.done)} af {number(self.total)} {unit}"
         elif self.done:
-            text += f": {number(self.done)} uddrag"
+            text += f": {number(self.done)} {unit}"
             if self.share is not None:
-                text += f" ({round(100 * self.share)} % af teksterne)"
+                text += f" ({round(100 * self.share)} % {'af teksterne' if unit == 'uddrag' else 'af filen'})"
         else:
             text += " …"
         if self.left is not None:

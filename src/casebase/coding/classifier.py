@@ -31,6 +31,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from casebase.coding import routing
+from casebase.coding.char_ngrams import CharNgramTfidf, CharWbNgrams
 from casebase.coding.model_files import MIN_EXAMPLES, MODEL_FORMAT, training_hash
 
 RANDOM_STATE = 0
@@ -134,12 +135,9 @@ def make_features(code_ids: list[str]) -> FeatureUnion:
                 Pipeline(
                     [
                         ("select", FunctionTransformer(_field, kw_args={"name": "text"})),
-                        (
-                            "tfidf",
-                            TfidfVectorizer(
-                                analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2
-                            ),
-                        ),
+                        # scikit-learn's char_wb n-grams of 3-5 characters, each word cut
+                        # and looked up once (the same features, several times faster).
+                        ("tfidf", CharNgramTfidf(analyzer=CharWbNgrams(3, 5), sublinear_tf=True, min_df=2)),
                     ]
                 ),
             ),

@@ -37,6 +37,7 @@ from filelock import FileLock
 from casebase import files
 from casebase.coding.codebook import Codebook
 from casebase.errors import CasebaseError, machine_error, on_file, read_bytes
+from casebase.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -685,43 +686,37 @@ def resolve(
     return Resolution(placed=placed, unplaced=unplaced, deleted_codes=deleted)
 
 
-def read_import(path: Path, coder: str, excerpt_texts, codebook: Codebook) -> list[Decision]:
+def read_import(path: Path, coder: str, excerpt_texts, codebook: Codebook, progress: Progress | None = None) -> list[Decision]:
     """Decisions made outside casebase (a spreadsheet, another tool's export):
     a .csv with columns excerpt_id, codes, note (and optionally text, the start
     of the excerpt as read) or a .jsonl with those fields. Every row is checked
     before anything is written. ``excerpt_texts``: the texts by id, a dict or a
-    lookup that answers ``in`` and ``[]`` (``store.ExcerptTexts``)."""
+    lookup that answers ``[]`` (``store.ExcerptTexts``). ``progress`` hears the
+    rows checked (stage "decisions")."""
     path = Path(path)
     data = read_bytes(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CasebaseError("not valid UTF-8", file=path, line=data[: exc.start].count(b"\n") + 1) from None
-    rows: list[tuple[int, dict]] = []
+    del data
     if path.suffix.lower() == ".csv":
-        _read_csv_limit()
-        reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
-        try:
-            fieldnames = reader.fieldnames
-        except csv.Error as exc:
-            raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=1) from None
-        missing = {"excerpt_id", "codes"} - set(fieldnames or [])
-        if missing:
-            raise CasebaseError(f"missing column(s): {', '.join(sorted(missing))}", file=path, line=1)
-        for row in _rows(reader, path):
-            if None in row:
-                raise CasebaseError("more values than columns", file=path, line=reader.line_num)
-            rows.append((reader.line_num, row))
+        rows = _import_rows(text, path)
     elif path.suffix.lower() == ".jsonl":
-        rows = list(files.json_lines(text, path))
+        rows = files.json_lines(text, path)
     else:
         raise CasebaseError("use a .csv or .jsonl file", file=path)
+    lines = text.count("\n") + 1  # how far the file has been read, by its line numbers
+    progress = progress or Progress()
+    progress.start("decisions")
     decisions = []
     for line, row in rows:
         excerpt_id = row.get("excerpt_id")
         excerpt_id = str(excerpt_id).strip() if isinstance(excerpt_id, (str, int)) else ""
-        if excerpt_id not in excerpt_texts:
-            raise CasebaseError(f"unknown excerpt id {excerpt_id!r}", file=path, line=line)
+        try:
+            excerpt_text = excerpt_texts[excerpt_id]  # one look-up per row
+        except KeyError:
+            raise CasebaseError(f"unknown excerpt id {excerpt_id!r}", file=path, line=line) from None
         codes = row.get("codes") or []
         if isinstance(codes, str):
             codes = _split_codes(codes)
@@ -748,7 +743,7 @@ def read_import(path: Path, coder: str, excerpt_texts, codebook: Codebook) -> li
         # An optional "text" (the start of the excerpt as the coder read it) guards
         # against a decision written against the wrong excerpt id.
         seen = " ".join(str(row.get("text") or "").split())
-        if seen and not " ".join(excerpt_texts[excerpt_id].split()).startswith(seen):
+        if seen and not " ".join(excerpt_text.split()).startswith(seen):
             raise CasebaseError(
                 f"the text {seen[:40]!r} is not the start of excerpt {excerpt_id!r}; was the decision written for another excerpt?",
                 file=path,
@@ -757,7 +752,7 @@ def read_import(path: Path, coder: str, excerpt_texts, codebook: Codebook) -> li
         decisions.append(
             Decision(
                 excerpt_id=excerpt_id,
-                snippet=snippet_of(excerpt_texts[excerpt_id]),
+                snippet=snippet_of(excerpt_text),
                 codes=codes,
                 coder=coder,
                 timestamp=now(),
@@ -765,4 +760,23 @@ def read_import(path: Path, coder: str, excerpt_texts, codebook: Codebook) -> li
                 note=(note or "").strip(),
             )
         )
+        progress.advance(1, share=line / lines)
+    progress.end()
     return decisions
+
+
+def _import_rows(text: str, path: Path):
+    """(line, row) for each row of an import CSV, read as it is checked."""
+    _read_csv_limit()
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise CasebaseError(f"unreadable CSV: {exc}", file=path, line=1) from None
+    missing = {"excerpt_id", "codes"} - set(fieldnames or [])
+    if missing:
+        raise CasebaseError(f"missing column(s): {', '.join(sorted(missing))}", file=path, line=1)
+    for row in _rows(reader, path):
+        if None in row:
+            raise CasebaseError("more values than columns", file=path, line=reader.line_num)
+        yield reader.line_num, row

@@ -179,8 +179,10 @@ class Router:
 
 def suggestion_rows(excerpts: list[ExcerptInput], scores: list[dict[str, float]], thresholds: dict[str, float]):
     """Rows for ``suggestions``: every model score with its code's threshold, so the
-    review queue can find the predictions nearest the cut."""
+    review queue can find the predictions nearest the cut, and whether a rule of the
+    code fired (where rules and model disagree)."""
     for excerpt, per_code in zip(excerpts, scores):
+        fired = {hit.code_id for hit in excerpt.rule_hits if not hit.against}
         for code, score in per_code.items():
             threshold = round(float(thresholds[code]), 4)
             yield {
@@ -189,6 +191,7 @@ def suggestion_rows(excerpts: list[ExcerptInput], scores: list[dict[str, float]]
                 "score": score,
                 "threshold": threshold,
                 "distance": round(abs(score - threshold), 4),
+                "rule_hit": int(code in fired),
             }
 
 

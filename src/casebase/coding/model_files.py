@@ -21,7 +21,7 @@ from casebase.errors import CasebaseError
 
 MIN_EXAMPLES = 6  # positives and negatives a code needs before a model is trained for it
 # Bump when a saved model can no longer be used by this code (a changed feature set).
-MODEL_FORMAT = 6  # 3: the Model pickled whole; 4: compound parts, evidence against, routing; 5: liblinear's dual solver; 6: children coded top down, an uncoded change routed to review
+MODEL_FORMAT = 7  # 3: the Model pickled whole; 4: compound parts, evidence against, routing; 5: liblinear's dual solver; 6: children coded top down, an uncoded change routed to review; 7: character n-grams counted per word (same features, faster)
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "model.json"
 # The saved model's feature matrix, for a retrain whose texts are the same (only

@@ -243,6 +243,15 @@ def recorded(conn: sqlite3.Connection) -> set[tuple[str, bool, int]]:
 # --- review queues --------------------------------------------------------------
 
 _HUMAN = "select excerpt_id from decisions where status != 'unplaced' and excerpt_id is not null"
+# The rules and the model disagree (database.DISAGREEING, the partial indexes' condition).
+_DISAGREEING = "(s.rule_hit != (s.score >= s.threshold))"
+# A code with fewer codings than this has its uncoded queue read from its codings and
+# sorted; a commoner one is found walking the corpus in reading order.
+FEW_CODINGS = 20_000
+
+
+def _few_codings(conn: sqlite3.Connection, code: str) -> bool:
+    return conn.execute(f"select count(*) from (select 1 from codings where code_id = ? limit {FEW_CODINGS})", [code]).fetchone()[0] < FEW_CODINGS
 
 
 @dataclass
@@ -301,7 +310,7 @@ def _uncertain(conn: sqlite3.Connection, code: str | None, wanted: int):
         yield from (row for _, row in turns)
 
 
-def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, str, dict]:
+def _queue_sql(kind: str, code: str | None, coder: str | None, few_codings: bool = False) -> tuple[str, str, dict]:
     """The queue's rows (one or more per excerpt), its ORDER BY and parameters, for every queue but
     "uncertain" (``_uncertain``). Each is driven by what bounds it (the decisions,
     or an index in the queue's order), so reading its first rows does not sort the
@@ -309,27 +318,30 @@ def _queue_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, str
     ``:code is null or ...`` keeps SQLite from using the index on it."""
     kinds = ", ".join(f"'{k}'" for k in CODED_KINDS)
     params = {"code": code, "coder": coder}
-    coded_with = "and e.id in (select excerpt_id from codings where code_id = :code)" if code else ""
+    # A look-up per excerpt read (the codings' primary key), not a list of every
+    # excerpt coded with the code (400,000 of a million for a common code).
+    coded_with = "and exists (select 1 from codings c where c.excerpt_id = e.id and c.code_id = :code)" if code else ""
     if kind == "disagreement":
-        rule_hit = ("exists (select 1 from rule_hits h where h.excerpt_id = s.excerpt_id and h.code_id = s.code_id"
-                    " and not h.against)")
+        # The partial indexes on the disagreeing scores, in distance order (database.DISAGREEING).
         return (
-            f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, {rule_hit} as rule_hit
+            f"""select s.excerpt_id, e.text, e.source_id, e.kind, s.code_id, s.score, s.threshold, s.rule_hit
                 from suggestions s join excerpts e on e.id = s.excerpt_id
-                where s.excerpt_id not in ({_HUMAN}) {'and s.code_id = :code' if code else ''}
-                  and {rule_hit} != (s.score >= s.threshold)
+                where {_DISAGREEING} and s.excerpt_id not in ({_HUMAN}) {'and s.code_id = :code' if code else ''}
 """,
             "order by s.distance desc, e.source_id, e.seq",
             params,
         )
     if kind == "uncoded":
         # "+e.kind": SQLite walks reading order (source_id, seq) and stops at the limit;
-        # by the index on kind it sorted every excerpt first.
+        # by the index on kind it sorted every excerpt first. A code with few codings
+        # is read from them instead and sorted: walking the corpus for them would
+        # read most of it.
+        driven = code is not None and few_codings
         return (
             f"""select e.id as excerpt_id, e.text, e.source_id, e.kind, :code as code_id,
                        null as score, null as threshold, null as rule_hit
-                from excerpts e
-                where +e.kind in ({kinds}) and e.id not in ({_HUMAN}) {coded_with}
+                from {'codings c cross join excerpts e on e.id = c.excerpt_id' if driven else 'excerpts e'}
+                where +e.kind in ({kinds}) and e.id not in ({_HUMAN}) {'and c.code_id = :code' if driven else coded_with}
 """,
             "order by e.source_id, e.seq",
             params,
@@ -423,7 +435,7 @@ def queue(
     if kind == "uncertain":
         rows = _uncertain(conn, code, limit + len(exclude))
     elif kind in QUEUES:
-        sql, order, params = _queue_sql(kind, code, coder)
+        sql, order, params = _queue_sql(kind, code, coder, code is not None and _few_codings(conn, code))
         rows = _stream(conn, f"{sql} {order}", params)
     else:
         raise ValueError(f"unknown queue {kind!r}")
@@ -451,21 +463,14 @@ def _count_sql(kind: str, code: str | None, coder: str | None) -> tuple[str, dic
         )
     if kind == "disagreement":
         # A rule fired and the model said no, or the model said yes and no rule fired:
-        # each half read from what finds it (the rule hits; the index of the model's
-        # positive calls), not from every score.
-        only = "and s.code_id = :code" if code else ""
+        # read from the partial index of exactly those scores.
         return (
-            f"""select h.excerpt_id from rule_hits h
-                cross join suggestions s on s.excerpt_id = h.excerpt_id and s.code_id = h.code_id
-                where not h.against and s.score < s.threshold and h.excerpt_id not in ({_HUMAN}) {only.replace("s.", "h.")}
-                union all
-                select s.excerpt_id from suggestions s
-                where s.score >= s.threshold and s.excerpt_id not in ({_HUMAN}) {only}
-                  and not exists (select 1 from rule_hits h where h.excerpt_id = s.excerpt_id
-                                  and h.code_id = s.code_id and not h.against)""",
+            f"""select s.excerpt_id from suggestions s
+                where {_DISAGREEING} and s.excerpt_id not in ({_HUMAN}) {'and s.code_id = :code' if code else ''}""",
             {"code": code},
         )
-    sql, _, params = _queue_sql(kind, code, coder)
+    # Counting is not ordered: the uncoded excerpts of a code are read from its codings.
+    sql, _, params = _queue_sql(kind, code, coder, few_codings=code is not None)
     return f"select excerpt_id from ({sql})", params
 
 

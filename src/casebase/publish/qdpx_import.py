@@ -49,6 +49,7 @@ from casebase.files import atomic_path
 from casebase.ingest import segment
 from casebase.ingest import sources as sources_mod
 from casebase.ingest.parsers import plain
+from casebase.progress import Progress
 from casebase.publish import refiqda
 
 # Limits on what an archive may hold; a real project is far below every one.
@@ -249,13 +250,15 @@ def _source_entry(source_id: str, name: str, node: refiqda._Node, values: dict[s
     return entry
 
 
-def read_project(path: Path, corpus: Path):
-    """The project's users, codes and text sources, checked through; nothing written."""
+def read_project(path: Path, corpus: Path, progress: Progress | None = None):
+    """The project's users, codes and text sources, checked through; nothing written.
+    ``progress`` hears the share of project.qde parsed and the sources read."""
+    progress = progress or Progress()
     archive = _Archive(path)
     where = f"{path} (project.qde)"
     if "project.qde" not in archive.members:
         raise CasebaseError("not a REFI-QDA project: the archive has no project.qde", file=path)
-    root = refiqda.parse_xml_bytes(archive.read("project.qde"), where)
+    root = refiqda.parse_xml_bytes(archive.read("project.qde"), where, lambda share: progress.advance(0, share=share))
     if root.tag != "Project" or root.ns != refiqda.NS_PROJECT:
         found = f"<{root.tag}>" + (f" in namespace {root.ns}" if root.ns else " without a namespace")
         raise CasebaseError(
@@ -374,6 +377,7 @@ def read_project(path: Path, corpus: Path):
             values.pop(refiqda.SOURCE_ID_VARIABLE[1], None)
             entry = _source_entry(source_id, name, node, values, path)
             sources.append(_Source(source_guid, source_id, name, text, entry, selections))
+            progress.advance(1)
     if not sources:
         raise CasebaseError("the project has no text source casebase can import", file=where, line=root.line)
     for cases_el in root.find("Cases"):
@@ -484,10 +488,14 @@ def _coders(users: dict[str, tuple[str, str, int]]) -> dict[str | None, tuple[st
     return result
 
 
-def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None = None, check: bool = False) -> QdpxReport:
-    corpus = Path(corpus)
+def import_qdpx(
+    path: Path, corpus: Path, codebook_path: Path, output: Path | None = None, check: bool = False, progress: Progress | None = None
+) -> QdpxReport:
+    """``progress`` hears the stages: reading the project, placing its codings on
+    the excerpts (selections done of all), writing the corpus."""
+    corpus, progress = Path(corpus), progress or Progress()
     if not corpus.is_dir():
-        return _import_qdpx(path, corpus, codebook_path, output, check)
+        return _import_qdpx(path, corpus, codebook_path, output, check, progress)
     if not (corpus / "sources.yaml").exists() and any(corpus.iterdir()):
         # A folder that holds other things is no corpus: a mistyped --corpus (the project's
         # own folder, a home folder) would get texts/, coding/ and a sources.yaml strewn in it.
@@ -500,18 +508,19 @@ def import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | No
     except Timeout:
         raise CasebaseError("another 'casebase import qdpx' into this corpus is running; run this one when it has finished", file=corpus) from None
     try:
-        return _import_qdpx(path, corpus, codebook_path, output, check)
+        return _import_qdpx(path, corpus, codebook_path, output, check, progress)
     finally:
         lock.release()
 
 
-def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None, check: bool) -> QdpxReport:
+def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | None, check: bool, progress: Progress) -> QdpxReport:
     path, corpus, codebook_path = Path(path), Path(corpus), Path(codebook_path)
     out = Path(output) if output else codebook_path
     undone = None if check else undo_interrupted(corpus, (codebook_path, out))
     if output and out.exists():
         raise CasebaseError("already exists; choose another --output, or leave it out to merge into --codebook", file=out)
-    users, qdc_codes, sources, report = read_project(path, corpus)
+    progress.start("project")
+    users, qdc_codes, sources, report = read_project(path, corpus, progress)
     report.undone = undone
     existing = codebook_mod.load(codebook_path) if codebook_path.exists() else None
 
@@ -534,6 +543,7 @@ def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | N
     # selection's codings on the excerpts it mostly covers.
     coders = _coders(users)
     readings: dict[tuple[str, bool, str], dict] = {}
+    progress.start("place", total=sum(len(source.selections) for source in sources))
     for source in sources:
         spans = plain.paragraph_spans(source.text)
         blocks, _ = plain.parse(source.text)
@@ -563,6 +573,7 @@ def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | N
                     stamp = _timestamp(date)
                     if stamp and (held["time"] is None or stamp > held["time"]):
                         held["time"] = stamp
+            progress.advance(1)
     book = _checked_codebook(text, path) if text is not None else existing
     order = {code_id: i for i, code_id in enumerate(book.codes)}
     decisions = []
@@ -583,7 +594,9 @@ def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | N
     report.decisions = len(decisions)
     report.sources = [s.id for s in sources]
     if check:
+        progress.end()
         return report
+    progress.start("corpus")
 
     # Writing: the texts, then sources.yaml, the codebook and the decisions. Each
     # file is written whole or not at all, but together they are several files:
@@ -616,6 +629,7 @@ def _import_qdpx(path: Path, corpus: Path, codebook_path: Path, output: Path | N
         raise
     with on_file(corpus / sources_mod.IMPORT_RECORD):
         (corpus / sources_mod.IMPORT_RECORD).unlink()
+    progress.end()
     return report
 
 

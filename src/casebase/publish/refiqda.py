@@ -34,6 +34,7 @@ import re
 import unicodedata
 import uuid
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,7 +48,7 @@ from defusedxml.expatreader import create_parser
 
 from casebase import __version__
 from casebase.coding import codebook as codebook_mod
-from casebase.store import database
+from casebase.store import database, source_text
 from casebase.files import atomic_path
 from casebase.coding.codebook import Code, Codebook
 from casebase.errors import CasebaseError, read_bytes
@@ -320,7 +321,7 @@ def read_project(db, origins=DEFAULT_ORIGINS) -> _Project:
         info={row["key"]: row["value"] for row in db.query("select key, value from build_info")}
         if db["build_info"].exists()
         else {},
-        sources=list(db.query("select s.*, t.text from sources s join source_texts t on t.source_id = s.id order by s.rowid")),
+        sources=[{**row, "length": source_text.length(db, row["id"])} for row in db.query("select * from sources order by rowid")],
         cases=list(db.query("select * from cases order by rowid")),
         answers={},
     )
@@ -462,19 +463,23 @@ def _cases_element(root: ET.Element, project: _Project, attribute_variables: dic
     return len(project.cases) + len(project.answers)
 
 
-def _sources_element(root: ET.Element, project: _Project) -> tuple[dict[str, bytes], int]:
-    """The TextSources with their selections; returns the source files and the selection count."""
-    files: dict[str, bytes] = {}
+def _sources_element(root: ET.Element, project: _Project, db) -> tuple[dict[str, Member], int]:
+    """The TextSources with their selections; returns the source files (read from
+    ``db`` as the zip is written) and the selection count."""
+    files: dict[str, Member] = {}
     count = 0
     if not project.sources:
         return files, count
     sources_el = _el(root, "Sources")
     for source in project.sources:
         source_guid = guid("source", source["id"])
-        text = source["text"]
         # The text as the build cleaned it: UTF-8 without BOM, \n line ends, so that
-        # code point offsets into it are the excerpts' offsets.
-        files[f"sources/{source_guid}.txt"] = text.encode("utf-8")
+        # code point offsets into it are the excerpts' offsets. Written in parts: a
+        # survey's text is never one value.
+        files[f"sources/{source_guid}.txt"] = Member(
+            lambda source_id=source["id"]: (part.encode("utf-8") for part in source_text.parts(db, source_id)),
+            source["length"] * 4,  # UTF-8 takes at most four bytes a character
+        )
         source_el = _el(
             sources_el,
             "TextSource",
@@ -492,7 +497,7 @@ def _sources_element(root: ET.Element, project: _Project) -> tuple[dict[str, byt
         if description:
             _el(source_el, "Description", text=description)
         for selection in project.selections[source["id"]]:
-            if not 0 <= selection.start <= selection.end <= len(text):
+            if not 0 <= selection.start <= selection.end <= source["length"]:
                 raise CasebaseError(
                     f"selection {selection.name!r} [{selection.start}, {selection.end}) lies outside the text"
                     f" of source {source['id']!r}; rebuild the database"
@@ -519,8 +524,9 @@ def _sources_element(root: ET.Element, project: _Project) -> tuple[dict[str, byt
     return files, count
 
 
-def build_project(db, origins=DEFAULT_ORIGINS, name: str = "casebase") -> tuple[bytes, dict[str, bytes], ProjectReport]:
-    """project.qde and the source files (zip name -> bytes) from a built database."""
+def build_project(db, origins=DEFAULT_ORIGINS, name: str = "casebase") -> tuple[bytes, dict[str, Member], ProjectReport]:
+    """project.qde and the source files (zip name -> member, read from ``db`` when
+    written) from a built database."""
     project = read_project(db, origins)
     root = _root("Project", NS_PROJECT, {"name": name, "origin": ORIGIN})
     _users_element(root, project.users)
@@ -529,7 +535,7 @@ def build_project(db, origins=DEFAULT_ORIGINS, name: str = "casebase") -> tuple[
     attribute_variables = _attribute_variables(project.answers)
     _variables_element(root, attribute_variables)
     cases = _cases_element(root, project, attribute_variables)
-    files, selections = _sources_element(root, project)
+    files, selections = _sources_element(root, project, db)
     described = [f"Eksporteret fra casebase ({ORIGIN})."]
     if project.info.get("codebook_version"):
         described.append(f"Kodebog version {project.info['codebook_version']}.")
@@ -549,25 +555,40 @@ def build_project(db, origins=DEFAULT_ORIGINS, name: str = "casebase") -> tuple[
     return _serialise(root), files, report
 
 
-def write_zip(out: Path, entries: dict[str, bytes]) -> None:
+@dataclass
+class Member:
+    """A zip member written in parts: ``parts()`` yields its bytes, at most
+    ``most_bytes`` of them (whether the member may need ZIP64)."""
+
+    parts: Callable[[], Iterable[bytes]]
+    most_bytes: int
+
+
+def write_zip(out: Path, entries: dict[str, bytes | Member]) -> None:
     """A zip whose bytes depend only on its entries: fixed dates, fixed order and modes."""
     with atomic_path(out) as tmp:
         with zipfile.ZipFile(tmp, "w") as archive:
-            for name in entries:
+            for name, entry in entries.items():
                 info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.create_system = 3
                 info.external_attr = 0o644 << 16
-                archive.writestr(info, entries[name])
+                if isinstance(entry, Member):
+                    # The same bytes as writing it whole, unless it may pass 2 GB.
+                    with archive.open(info, "w", force_zip64=entry.most_bytes * 1.05 > zipfile.ZIP64_LIMIT) as member:
+                        for part in entry.parts():
+                            member.write(part)
+                else:
+                    archive.writestr(info, entry)
 
 
 def export_qdpx(db_path: Path, out: Path, origins=DEFAULT_ORIGINS, name: str = "casebase") -> ProjectReport:
     db = database.open_built(db_path)
     try:
         project, files, report = build_project(db, origins, name)
+        write_zip(out, {PROJECT_FILE: project, **dict(sorted(files.items()))})
     finally:
         db.conn.close()
-    write_zip(out, {PROJECT_FILE: project, **dict(sorted(files.items()))})
     report.path = Path(out)
     return report
 
@@ -620,14 +641,29 @@ def _parse_xml(path: Path) -> _Node:
     return parse_xml_bytes(read_bytes(path), path)
 
 
-def parse_xml_bytes(data: bytes, where) -> _Node:
-    """``data`` as a tree of nodes; errors name ``where`` (a file, or a member of one)."""
+class _ReadShare(io.BytesIO):
+    """The bytes the parser reads, telling ``on_read`` the share read so far."""
+
+    def __init__(self, data: bytes, on_read: Callable[[float], None]):
+        super().__init__(data)
+        self.size = max(len(data), 1)
+        self.on_read = on_read
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        self.on_read(self.tell() / self.size)
+        return chunk
+
+
+def parse_xml_bytes(data: bytes, where, on_read: Callable[[float], None] | None = None) -> _Node:
+    """``data`` as a tree of nodes; errors name ``where`` (a file, or a member of one).
+    ``on_read`` hears the share of ``data`` parsed, as the parser goes."""
     parser = create_parser()  # defusedxml's: forbids entity declarations and external references
     parser.setFeature(feature_namespaces, True)
     builder = _TreeBuilder()
     parser.setContentHandler(builder)
     try:
-        parser.parse(io.BytesIO(data))
+        parser.parse(_ReadShare(data, on_read) if on_read else io.BytesIO(data))
     except SAXParseException as exc:
         problem = exc.getMessage()
         if problem.startswith("not well-formed (") and problem.endswith(")"):

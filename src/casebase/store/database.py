@@ -17,7 +17,7 @@ import sqlite_utils
 
 from casebase.errors import CasebaseError
 from casebase.files import atomic_path
-from casebase.ingest.segment import CASE_COLUMNS, SEPARATOR
+from casebase.ingest.segment import CASE_COLUMNS
 
 # unicode61 without diacritic folding: in Danish å, æ and ø are letters of their
 # own ("får" is not "far"), so they must not be folded to a and o.
@@ -162,7 +162,9 @@ def create_schema(db: sqlite_utils.Database) -> None:
         },
     )
     db["suggestions"].create(
-        {"excerpt_id": str, "code_id": str, "score": float, "threshold": float, "distance": float},
+        # rule_hit: 1 where a pattern of the code (not an exclude pattern) fired in
+        # the excerpt; rule and model disagree where rule_hit != (score >= threshold).
+        {"excerpt_id": str, "code_id": str, "score": float, "threshold": float, "distance": float, "rule_hit": int},
         pk=("excerpt_id", "code_id"),
         foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
     )
@@ -234,7 +236,9 @@ def create_agreement_table(db: sqlite_utils.Database) -> None:
     db["agreement"].create(AGREEMENT_COLUMNS, foreign_keys=[("code_id", "codes", "id")], if_not_exists=True)
 
 
-POSITIVE_SUGGESTIONS = "idx_suggestions_positive"
+# Where the rules and the model disagree (the review queue "disagreement"): a
+# fraction of the scores, each read by its code and distance.
+DISAGREEING = "rule_hit != (score >= threshold)"
 
 
 def create_indexes(db: sqlite_utils.Database) -> None:
@@ -255,9 +259,10 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     db["rule_hits"].create_index(["excerpt_id"], if_not_exists=True)
     db["suggestions"].create_index(["code_id", "distance"])
     db["suggestions"].create_index(["distance"])
-    # The model's positive calls, for counting the rule/model disagreement queue
-    # without reading every score (coding_db.queue_counts).
-    db.execute(f"create index if not exists {POSITIVE_SUGGESTIONS} on suggestions(code_id, excerpt_id) where score >= threshold")
+    # The disagreement queue and its count walk only the scores that disagree with
+    # the rules, in the queue's order, whatever the corpus's size (coding_db).
+    db.execute(f"create index idx_suggestions_disagreeing on suggestions(code_id, distance) where {DISAGREEING}")
+    db.execute(f"create index idx_suggestions_disagreeing_distance on suggestions(distance) where {DISAGREEING}")
     db["decisions"].create_index(["excerpt_id"])
     db["decisions"].create_index(["coder"])
     excerpts.enable_fts(["text", "lemmas"], tokenize=FTS_TOKENIZE, create_triggers=True)
@@ -266,7 +271,8 @@ def create_indexes(db: sqlite_utils.Database) -> None:
 def write_source(db: sqlite_utils.Database, source, sha256: str, excerpt_count: int, cases: dict, cleaned_text: str | None) -> None:
     """Write a source's row, its cases and its cleaned text, once its excerpts are
     written (``write_excerpts``). Without a ``cleaned_text`` (a survey, streamed)
-    the text is laid out here from the excerpts, which are exact spans of it."""
+    nothing is written to ``source_texts``: the text is the excerpts laid out in
+    order, read in parts where it is needed (``source_text.parts``)."""
     db["sources"].insert(
         {
             "id": source.id,
@@ -287,13 +293,6 @@ def write_source(db: sqlite_utils.Database, source, sha256: str, excerpt_count: 
     )
     if cleaned_text is not None:
         db["source_texts"].insert({"source_id": source.id, "text": cleaned_text})
-    else:
-        db.execute(
-            """insert into source_texts (source_id, text)
-            select ?, group_concat(text, ?) || char(10)
-            from (select text from excerpts where source_id = ? order by seq)""",
-            [source.id, SEPARATOR, source.id],
-        )
     db["cases"].insert_all(
         (
             {
@@ -488,6 +487,9 @@ def inspect_data(path) -> dict | None:
         return None
 
 
+BUILD_CACHE_KB = 384 * 1024  # the build's page cache
+
+
 @contextmanager
 def atomic_database(path: Path):
     """Yield a fresh database at a temporary path; move it over ``path`` on success
@@ -499,6 +501,10 @@ def atomic_database(path: Path):
         # rename: a rollback journal would only double the writes.
         db.execute("pragma journal_mode = off")
         db.execute("pragma synchronous = off")
+        # Excerpt ids are hashes: every table keyed by them (excerpts, codings,
+        # suggestions, routes) is written in random key order, and with SQLite's 2 MB
+        # page cache each insert read its index pages back from the file.
+        db.execute(f"pragma cache_size = -{BUILD_CACHE_KB}")
         try:
             yield db
             db.conn.commit()

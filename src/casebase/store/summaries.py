@@ -11,7 +11,11 @@
   trusted it alone (``model``: not a heading, figure label or short text, and
   route ``auto``). ``excerpts`` counts the excerpts that carry it, ``evidence`` is
   the strongest kind among them;
-- ``cases.codes``: the case's theme ids as a JSON array.
+- ``cases.codes``: the case's theme ids as a JSON array;
+- ``facet_counts(table_name, column_name, value, count)``: the excerpt table's facets
+  counted over the whole table (what its unfiltered page shows, without reading a
+  million rows; publish/web/facets.py). ``COUNTED`` names the columns: a plain
+  column counts its values, a JSON list column (``set``) the rows listing each item.
 
 They are derived from ``codings``, ``rule_hits`` and ``routes`` only: written by the
 build's store stage and refreshed for the excerpts a coder's save touches
@@ -96,6 +100,40 @@ update cases set codes = (
 """
 
 
+# The excerpt table's facets (metadata.yml) counted over the whole table, by kind of facet.
+COUNTED = {"excerpts": {"column": ("source_id", "kind", "section", "route"), "set": ("codes", "origins")}}
+
+
+def _counting_sql(table: str, column: str, kind: str, where: str = "") -> str:
+    """(value, count) over the table's rows, as the facet of this kind counts them."""
+    if kind == "set":
+        return f"select j.value, count(*) from {table} t join json_each(t.{column}) j {where} group by j.value"
+    return f"select {column}, count(*) from {table} where {column} is not null {where.replace('where', 'and', 1)} group by {column}"
+
+
+def write_facet_counts(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """create table facet_counts (table_name text, column_name text, value text, count integer,
+           primary key (table_name, column_name, value))"""
+    )
+    for table, kinds in COUNTED.items():
+        for kind, columns in kinds.items():
+            for column in columns:
+                conn.execute(f"insert into facet_counts select ?, ?, * from ({_counting_sql(table, column, kind)})", [table, column])
+
+
+def _facet_values(conn: sqlite3.Connection, ids: list[str]) -> dict[tuple[str, str], dict[str, int]]:
+    """(column, value) -> rows of these excerpts counted, for every counted column."""
+    marks = ", ".join("?" for _ in ids)
+    counted: dict[tuple[str, str], int] = {}
+    for kind, columns in COUNTED["excerpts"].items():
+        for column in columns:
+            sql = _counting_sql("excerpts", column, kind, where=f"where {'t.' if kind == 'set' else ''}id in ({marks})")
+            for value, count in conn.execute(sql, ids):
+                counted[(column, value)] = count
+    return counted
+
+
 def write(db: sqlite_utils.Database) -> None:
     """Derive every summary from the codings of a database being built."""
     db["case_codes"].create(
@@ -111,6 +149,7 @@ def write(db: sqlite_utils.Database) -> None:
     conn.execute(_CASE_CODES.format(where=""))
     conn.execute(_CASES_CODES)
     db["case_codes"].create_index(["code_id"])
+    write_facet_counts(conn)
 
 
 def refresh(conn: sqlite3.Connection, excerpt_ids: Iterable[str]) -> None:
@@ -124,7 +163,19 @@ def refresh(conn: sqlite3.Connection, excerpt_ids: Iterable[str]) -> None:
     if not ids:
         return
     marks = ", ".join("?" for _ in ids)
+    counted = conn.execute("select 1 from sqlite_master where name = 'facet_counts'").fetchone() is not None
+    before = _facet_values(conn, ids) if counted else {}
     conn.execute(f"{_EXCERPT_CODES} where id in ({marks})", ids)
+    if counted:
+        # The whole table's facet counts follow the excerpts' new codes, origins and route.
+        after = _facet_values(conn, ids)
+        changes = [(column, value, after.get((column, value), 0) - before.get((column, value), 0)) for column, value in {*before, *after}]
+        conn.executemany(
+            """insert into facet_counts (table_name, column_name, value, count) values ('excerpts', ?, ?, ?)
+               on conflict do update set count = count + excluded.count""",
+            [change for change in changes if change[2]],
+        )
+        conn.execute("delete from facet_counts where count <= 0")
     cases = [
         row[0]
         for row in conn.execute(f"select distinct case_id from excerpts where id in ({marks}) and case_id is not null", ids)

@@ -14,6 +14,7 @@ import asyncio
 import sqlite3
 
 from datasette import hookimpl
+from datasette.facets import ColumnFacet
 
 from casebase.publish import serving
 from casebase.publish.web import chrome
@@ -68,9 +69,13 @@ def startup(datasette):
     return load_pipeline
 
 
-@hookimpl
+@hookimpl(hookwrapper=True)
 def register_facet_classes():
-    return [facets.SetFacet]
+    # casebase's facet type "set" joins the others, and Datasette's column facet gives
+    # way to one that reads an unfiltered page's counts from the build (see facets.py).
+    outcome = yield
+    classes = [[facets.CountedColumnFacet if cls is ColumnFacet else cls for cls in found] for found in outcome.get_result()]
+    outcome.force_result([*classes, [facets.SetFacet]])
 
 
 @hookimpl
