@@ -27,6 +27,16 @@ _WHITE_SPACES = re.compile(r"\s\s+")
 CACHE_WORDS = 100_000
 
 
+def _cached(cache: dict, word: str, make):
+    """``make(word)``, kept in ``cache`` while it holds fewer than CACHE_WORDS words."""
+    value = cache.get(word)
+    if value is None:
+        value = make(word)
+        if len(cache) < CACHE_WORDS:
+            cache[word] = value
+    return value
+
+
 def _words(text: str) -> list[str]:
     # scikit-learn's preprocessing for char_wb: lower case, whitespace collapsed, split.
     return _WHITE_SPACES.sub(" ", text.lower()).split()
@@ -58,15 +68,9 @@ class CharWbNgrams:
         return ngrams
 
     def __call__(self, text: str) -> list[str]:
-        cache = self._cache
         ngrams: list[str] = []
         for word in _words(text):
-            cut = cache.get(word)
-            if cut is None:
-                cut = self.ngrams(word)
-                if len(cache) < CACHE_WORDS:
-                    cache[word] = cut
-            ngrams.extend(cut)
+            ngrams.extend(_cached(self._cache, word, self.ngrams))
         return ngrams
 
     def __getstate__(self):
@@ -106,12 +110,7 @@ class CharNgramTfidf(TfidfVectorizer):
         columns: list[int] = []
         word_ends = [0]
         for word in words:
-            found = cache.get(word)
-            if found is None:
-                found = self._columns(word)
-                if len(cache) < CACHE_WORDS:
-                    cache[word] = found
-            columns.extend(found)
+            columns.extend(_cached(cache, word, self._columns))
             word_ends.append(len(columns))
         by_text = sp.csr_matrix(
             (np.ones(len(numbered), dtype=self.dtype), np.asarray(numbered, dtype=np.int64), np.asarray(ends, dtype=np.int64)),
