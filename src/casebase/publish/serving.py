@@ -140,7 +140,7 @@ def make_datasette(db_path: Path, metadata_path: Path, coding: CodingSettings | 
     datasette.inspect_data = {}
     state = server_state(datasette)
     with state.write_lock:
-        state.identity = _build_identity(str(db_path))
+        state.identity = _file_identity(str(db_path))
         _serve(datasette, str(db_path))
     return datasette
 
@@ -175,7 +175,7 @@ class ServerState:
     def __init__(self, db: str, coding: CodingSettings | None):
         # Saving a decision and swapping in a rebuilt database never interleave.
         self.write_lock = threading.Lock()
-        # The build being served (_build_identity); a build swaps in a new file, so a
+        # The build being served (_file_identity); a build swaps in a new file, so a
         # different identity means "rebuilt" (swap_if_rebuilt).
         self.identity = None
         # The coders' retrain button (coding mode only).
@@ -236,24 +236,17 @@ def _uri(path: str) -> str:
     return "file:" + urllib.parse.quote(str(path))
 
 
-def _build_identity(path: str) -> tuple[int, int, int, int] | None:
-    """What tells one build's file from the next: device, inode, size and mtime. The
-    inode number alone is not enough: a file system hands a freed number to the next
-    new file (ext4 alternates two numbers for a file replaced again and again), so a
-    build two builds after the one served may carry its number."""
+def _file_identity(path: str) -> tuple[int, int, int, int] | None:
+    """What tells one file from the next under a name (a build, the copy's lock file):
+    device, inode, size and mtime. The inode number alone is not enough: a file system
+    hands a freed number to the next new file (ext4 alternates two numbers for a file
+    replaced again and again), so a build two builds after the one served may carry
+    its number."""
     try:
         stat = os.stat(path)
     except FileNotFoundError:
         return None
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return stat.st_dev, stat.st_ino
 
 
 class ServedDatabase(Database):
@@ -351,7 +344,8 @@ def _lock_working_copy(datasette, served: Path) -> None:
     path = served.with_name(served.name + ".lock")
     held = state.working_copy_lock
     if held is not None:
-        if _identity(str(path)) == (os.fstat(held.fileno()).st_dev, os.fstat(held.fileno()).st_ino):
+        held_stat = os.fstat(held.fileno())
+        if (_file_identity(str(path)) or ())[:2] == (held_stat.st_dev, held_stat.st_ino):  # still our lock file
             return
         # Someone removed db/coding under the server: lock the new lock file, or a
         # second coding server could start on the build.
@@ -457,7 +451,7 @@ def swap_if_rebuilt(datasette) -> None:
     if not path:
         return
     state = server_state(datasette)
-    current = _build_identity(path)
+    current = _file_identity(path)
     if current is None or (current == state.identity and not _copy_missing(datasette)):
         return
     if state.swap_failed is not None and time.monotonic() - state.swap_failed < SWAP_RETRY_SECONDS:
@@ -580,7 +574,9 @@ def asgi_wrapper(datasette):
             # A stat or two per request; only a rebuilt file (or a removed working copy)
             # takes the lock (and is copied, on the coding server), so reading pages never
             # queue behind a save.
-            if path and (_build_identity(path) not in (None, server_state(datasette).identity) or _copy_missing(datasette)):
+            build = _file_identity(path) if path else None
+            copy_missing = bool(path) and _copy_missing(datasette)
+            if path and (build not in (None, server_state(datasette).identity) or copy_missing):
                 lock = server_state(datasette).write_lock
 
                 def check():
@@ -588,7 +584,7 @@ def asgi_wrapper(datasette):
                         swap_if_rebuilt(datasette)
 
                 await asyncio.get_running_loop().run_in_executor(None, check)
-            if path and _identity(path) is None and (_copy_missing(datasette) or not config(datasette).get("coding")):
+            if path and build is None and (copy_missing or not config(datasette).get("coding")):
                 # The build removed (and the coding server's copy with it): every page
                 # answered 500 "unable to open database file" until the next build.
                 await _refuse(send, NO_DATABASE, status=503, title="Ingen database lige nu")
